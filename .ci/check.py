@@ -1,0 +1,164 @@
+"""bcc's test command: package export, clean notebooks, README, notebook tests and the docs, one line each.
+
+    python .ci/check.py                    # everything (the README's test command runs this)
+    python .ci/check.py notebooks          # only the notebook tests
+    python .ci/check.py --flags slow       # also run cells flagged `#| slow`
+    python .ci/check.py readme --write     # regenerate README.md from nbs/index.ipynb
+
+Ends with a line `N passed, N failed`. Never downloads Quarto: the docs are processed with nbdev's own steps
+and rendered with smalldocs (pure Python, reads the same `_quarto.yml`); the Quarto site is built by the
+GitHub Actions docs workflow.
+"""
+import argparse, os, re, subprocess, sys, time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NBS, PROC = ROOT/'nbs', ROOT/'_proc'
+results = []  # (name, ok, seconds, detail)
+
+
+def record(name, ok, secs, detail=''):
+    results.append((name, ok, secs, detail))
+    print(f"{'PASS' if ok else 'FAIL'}  {name}  ({secs:.1f}s){'  ' + detail if detail and not ok else ''}", flush=True)
+
+
+def sh(*cmd, **kw):
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, **kw)
+
+
+def git_changes(path):
+    "Files under `path` that differ in the work tree from what git has (staged changes are fine)."
+    out = sh('git', 'status', '--porcelain', '--', path).stdout.splitlines()
+    return '\n'.join(l for l in out if l[1:2] != ' ')
+
+
+def check_export():
+    "bcc/ must be exactly what nbdev_export makes of the notebooks."
+    t = time.time(); r = sh('nbdev_export')
+    changed = git_changes('bcc')
+    record('export: bcc/ is what nbdev_export makes', r.returncode == 0 and not changed, time.time() - t,
+           r.stderr.strip()[-300:] or f"package out of date: {changed.splitlines()[:5]}")
+
+
+def check_clean():
+    "Committed notebooks must be what nbdev_clean makes of them."
+    t = time.time(); r = sh('nbdev_clean')
+    changed = git_changes('nbs')
+    record('clean: notebooks are nbdev_clean-ed', r.returncode == 0 and not changed, time.time() - t,
+           r.stderr.strip()[-300:] or f"not clean: {changed.splitlines()[:5]}")
+
+
+def proc_docs():
+    "nbdev's docs processing, in a process of its own (it executes the notebooks' import cells)."
+    r = sh(sys.executable, __file__, '_proc')
+    if r.returncode: raise RuntimeError(f"docs processing failed: {r.stderr.strip()[-500:]}")
+
+
+def _proc():
+    "nbdev's docs processing without the Quarto download that `nbdev_proc_nbs` would try."
+    from nbdev.config import get_config
+    from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar, proc_nbs
+    import nbdev.doclinks
+    os.chdir(ROOT)
+    refresh_quarto_yml(); nbdev.doclinks._build_modidx()
+    nbdev_sidebar.__wrapped__(path=get_config().nbs_path)
+    proc_nbs(get_config().nbs_path, n_workers=0, force=True)
+
+
+def readme_text():
+    "README.md as made from the processed index notebook (nbdev_readme needs Quarto; nbconvert does not)."
+    import nbformat
+    from nbconvert import MarkdownExporter
+    import yaml
+    nb = nbformat.read(PROC/'index.ipynb', as_version=4)
+    head = ''
+    for c in nb.cells:  # the processed notebook keeps title and description as front matter in a raw cell
+        if c.cell_type == 'raw' and c.source.startswith('---'):
+            fm = yaml.safe_load(c.source.strip().strip('-')) or {}
+            head = f"# {fm.get('title', '')}\n\n> {fm.get('description', '')}\n\n"
+            c.source = ''
+    body, _ = MarkdownExporter().from_notebook_node(nb)
+    body = re.sub(r'\n{3,}', '\n\n', head + body).strip() + '\n'
+    return body
+
+
+def check_readme(write=False):
+    t = time.time()
+    try:
+        proc_docs(); text = readme_text()
+    except Exception as e:
+        return record('readme: README.md is current', False, time.time() - t, f"{type(e).__name__}: {e}")
+    if write: (ROOT/'README.md').write_text(text)
+    record('readme: README.md is current with nbs/index.ipynb', (ROOT/'README.md').read_text() == text,
+           time.time() - t, 'README.md differs: run `python .ci/check.py readme --write`')
+
+
+def _test_one(fn, skip_flags):
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    os.environ.setdefault('BCC_QUIET', '1')
+    from nbdev.test import test_nb
+    ok, secs = test_nb(Path(fn), skip_flags=skip_flags, basepath=ROOT)
+    return ok, secs
+
+
+def check_notebooks(flags=(), n_workers=None, only=None):
+    "Run every notebook as a test, honouring the tst_flags of settings.ini."
+    from nbdev.config import get_config
+    skip = [f for f in get_config().tst_flags.split() if f not in flags]
+    nbs = sorted(p for p in NBS.rglob('*.ipynb') if not p.name.startswith(('_', '.')) and '.ipynb_checkpoints' not in str(p))
+    if only: nbs = [p for p in nbs if any(o in p.name for o in only)]
+    n_workers = n_workers or int(os.environ.get('BCC_TEST_WORKERS', 2))
+    with ProcessPoolExecutor(n_workers, mp_context=get_context('spawn')) as ex:
+        futs = {ex.submit(_test_one, str(p), skip): p for p in nbs}
+        for f in as_completed(futs):
+            p = futs[f]
+            try: (ok, secs), why = f.result(), 'see the traceback above'
+            except Exception as e: ok, secs, why = False, 0.0, f'the test process died: {type(e).__name__}: {e}'
+            record(f'notebook: {p.relative_to(ROOT)}', ok, secs, why)
+
+
+def check_docs():
+    "Process the notebooks for the docs and render them without Quarto; every page must have content."
+    t = time.time()
+    try:
+        proc_docs()
+        r = sh('smalldocs', 'render', '--quiet', str(PROC))
+        site = PROC/'_docs'
+        problems = [] if r.returncode == 0 else [r.stderr.strip()[-300:]]
+        for nb in sorted(NBS.glob('*.ipynb')):
+            if nb.name.startswith('_'): continue
+            page = site/(nb.stem + '.html')
+            if not page.exists(): problems.append(f'{page.name} missing'); continue
+            html = page.read_text()
+            if '<h1' not in html: problems.append(f'{page.name} has no title')
+            if 'default_exp' in nb.read_text() and 'class="anchored" data-anchor-id' not in html:
+                problems.append(f'{page.name} has no API reference')
+        record('docs: processed and rendered, every page has content', not problems, time.time() - t, '; '.join(problems))
+    except Exception as e:
+        record('docs: processed and rendered', False, time.time() - t, f"{type(e).__name__}: {e}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('what', nargs='*', default=['export', 'clean', 'readme', 'notebooks', 'docs'])
+    ap.add_argument('--flags', nargs='*', default=[], help='test flags to run anyway (slow, gpu, data)')
+    ap.add_argument('--only', nargs='*', help='substrings of the notebook names to test')
+    ap.add_argument('--write', action='store_true', help='with readme: write README.md')
+    ap.add_argument('--n_workers', type=int, default=None)
+    a = ap.parse_args()
+    t0 = time.time()
+    steps = {'export': check_export, 'clean': check_clean, 'readme': lambda: check_readme(a.write),
+             'notebooks': lambda: check_notebooks(a.flags, a.n_workers, a.only), 'docs': check_docs,
+             '_proc': _proc}
+    if a.what == ['_proc']: return _proc()
+    for w in a.what: steps[w]()
+    n_fail = sum(not ok for _, ok, _, _ in results)
+    print(f"\ntotal {time.time() - t0:.0f}s")
+    print(f"{len(results) - n_fail} passed, {n_fail} failed")
+    sys.exit(1 if n_fail else 0)
+
+
+if __name__ == '__main__':
+    main()
