@@ -28,26 +28,29 @@ def sh(*cmd, **kw):
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, **kw)
 
 
-def git_changes(path):
-    "Files under `path` that differ in the work tree from what git has (staged changes are fine)."
-    out = sh('git', 'status', '--porcelain', '--', path).stdout.splitlines()
-    return '\n'.join(l for l in out if l[1:2] != ' ')
+def snapshot(folder, pattern):
+    "Path -> bytes of the files matching `pattern` under `folder`."
+    return {p: p.read_bytes() for p in sorted((ROOT/folder).rglob(pattern)) if '.ipynb_checkpoints' not in str(p)}
+
+
+def changed_by(cmd, folder, pattern):
+    "Run `cmd`; return its result and the files under `folder` that it changed, added or removed."
+    before = snapshot(folder, pattern); r = sh(cmd); after = snapshot(folder, pattern)
+    return r, sorted(str(p.relative_to(ROOT)) for p in set(before) | set(after) if before.get(p) != after.get(p))
 
 
 def check_export():
     "bcc/ must be exactly what nbdev_export makes of the notebooks."
-    t = time.time(); r = sh('nbdev_export')
-    changed = git_changes('bcc')
+    t = time.time(); r, changed = changed_by('nbdev_export', 'bcc', '*.py')
     record('export: bcc/ is what nbdev_export makes', r.returncode == 0 and not changed, time.time() - t,
-           r.stderr.strip()[-300:] or f"package out of date: {changed.splitlines()[:5]}")
+           r.stderr.strip()[-300:] or f"package was out of date (now re-exported): {changed[:5]}")
 
 
 def check_clean():
-    "Committed notebooks must be what nbdev_clean makes of them."
-    t = time.time(); r = sh('nbdev_clean')
-    changed = git_changes('nbs')
+    "Notebooks must be what nbdev_clean makes of them."
+    t = time.time(); r, changed = changed_by('nbdev_clean', 'nbs', '*.ipynb')
     record('clean: notebooks are nbdev_clean-ed', r.returncode == 0 and not changed, time.time() - t,
-           r.stderr.strip()[-300:] or f"not clean: {changed.splitlines()[:5]}")
+           r.stderr.strip()[-300:] or f"not clean (now cleaned): {changed[:5]}")
 
 
 def proc_docs():
