@@ -143,9 +143,19 @@ def check_docs():
         record('docs: processed and rendered', False, time.time() - t, f"{type(e).__name__}: {e}")
 
 
+def check_browser():
+    "Serve the rendered docs on 127.0.0.1 and look at them in headless Chromium (see .ci/browser_check.py)."
+    t = time.time()
+    pages = [p for p in ('index', '05_evaluation') if (NBS/f'{p}.ipynb').exists()]
+    r = sh(sys.executable, str(ROOT/'.ci'/'browser_check.py'), str(PROC/'_docs'), '--pages', *pages)
+    out = (r.stdout + r.stderr).strip().splitlines()
+    record('browser: docs pages have content, API reference and figures', r.returncode == 0, time.time() - t,
+           '; '.join(out[-6:]))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('what', nargs='*', default=['export', 'clean', 'readme', 'notebooks', 'docs'])
+    ap.add_argument('what', nargs='*', default=['export', 'clean', 'readme', 'notebooks', 'docs', 'browser'])
     ap.add_argument('--flags', nargs='*', default=[], help='test flags to run anyway (slow, gpu, data)')
     ap.add_argument('--only', nargs='*', help='substrings of the notebook names to test')
     ap.add_argument('--write', action='store_true', help='with readme: write README.md')
@@ -153,7 +163,7 @@ def main():
     a = ap.parse_args()
     t0 = time.time()
     steps = {'export': check_export, 'clean': check_clean, 'readme': lambda: check_readme(a.write),
-             'notebooks': lambda: check_notebooks(a.flags, a.n_workers, a.only), 'docs': check_docs,
+             'notebooks': lambda: check_notebooks(a.flags, a.n_workers, a.only), 'docs': check_docs, 'browser': check_browser,
              '_proc': _proc}
     if a.what == ['_proc']: return _proc()
     for w in a.what: steps[w]()
