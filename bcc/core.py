@@ -114,6 +114,7 @@ def dataset_root(self:Config)->Path: return Path(self.data_root) if self.data_ro
 # %% ../nbs/00_core.ipynb #56aeb5ad
 @contextlib.contextmanager
 def atomic_path(path, # final path of the file
+                mode:int|None=0o644, # permissions of the final file (None keeps mkstemp's 0600, for secrets)
                ):
     "Yield a temporary path next to `path`; rename it to `path` only if the block succeeds."
     path = Path(path)
@@ -122,15 +123,17 @@ def atomic_path(path, # final path of the file
     os.close(fd)
     try:
         yield Path(tmp)
+        if mode is not None: os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
 
 def atomic_write(path, # file to write
                  data:str|bytes, # content
+                 mode:int|None=0o644, # permissions of the file; 0o600 for secrets
                 )->Path:
     "Write `data` to `path` atomically (temp file + rename)."
-    with atomic_path(path) as tmp:
+    with atomic_path(path, mode) as tmp:
         Path(tmp).write_bytes(data.encode() if isinstance(data, str) else data)
     return Path(path)
 
