@@ -158,6 +158,13 @@ def _read_json(path)->dict:
 
 def _write_json(path, d:dict)->Path: return atomic_write(path, json.dumps(d, indent=2, default=str) + '\n')
 
+def _load_model(path, policy:str='float32')->keras.Model:
+    "Load a `.keras` file under the dtype `policy` it was trained with, so that a mixed-float16 model gets its loss-scale optimizer (and its state) back."
+    old = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try: return keras.models.load_model(path)
+    finally: keras.config.set_dtype_policy(old)
+
 def _save_model(model:keras.Model, path)->Path:
     "Save a `.keras` file atomically (Keras insists on the extension, so the temporary file gets one too)."
     with atomic_path(path) as tmp:
@@ -234,7 +241,7 @@ def fit_run(cfg:Config, # the run's settings; files go to `cfg.run_dir`
     cfg.save(run/'config.json'); _write_json(run/'run.json', info)
     seed_everything(cfg.seed + done, cfg.deterministic)
     with strategy.scope():
-        model = keras.models.load_model(run/'last.keras') if done else build_model(cfg, speed['policy'])
+        model = _load_model(run/'last.keras', speed['policy']) if done else build_model(cfg, speed['policy'])
         for phase, start, stop, lr in [('warmup', 0, cfg.warmup_epochs, cfg.lr_warmup), ('finetune', cfg.warmup_epochs, cfg.epochs, cfg.lr_finetune)]:
             if done >= stop: continue
             if done == start: set_phase(model, phase, cfg.finetune_blocks)
@@ -319,7 +326,8 @@ def load_run(run_dir, # a run folder written by `train`
     run = Path(run_dir)
     for f in ('config.json', 'run.json', 'best.keras'):
         if not (run/f).exists(): raise FileNotFoundError(f"{run/f}: missing; is {run} a finished run folder?")
-    return Config.load(run/'config.json'), keras.models.load_model(run/'best.keras'), _read_json(run/'run.json')
+    info = _read_json(run/'run.json')
+    return Config.load(run/'config.json'), _load_model(run/'best.keras', info.get('policy', 'float32')), info
 
 # %% ../nbs/04_training.ipynb #7f1b05a5
 def bcc_train(argv:list|None=None, # arguments (default: the command line)
