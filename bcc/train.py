@@ -316,6 +316,7 @@ def plot_history(run_dir, # a run folder with `history.csv`
         warm = (h.phase == 'warmup').sum()
         if 0 < warm < len(h): ax.axvline(warm + 0.5, color='grey', ls='--', lw=1, label='end of warm-up')
         ax.set(xlabel='epoch', ylabel=m.upper() if m == 'auc' else m, title=m.upper() if m == 'auc' else m)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     axs[1].legend(fontsize=8); fig.tight_layout()
     return fig
 
