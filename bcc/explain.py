@@ -65,6 +65,7 @@ def _cam_fn(model:keras.Model, layer:str):
         fns[layer] = fn
     return fns[layer]
 
+# %% ../nbs/06_explain.ipynb #6fa709ba
 def grad_cam(model:keras.Model, # a bcc model: input `image`, output layer `probability`
              images:np.ndarray, # batch [B, H, W, 3] of raw 0..255 pixels, as `make_dataset` yields
              layer:str=LAYER, # name of the convolutional layer to explain
