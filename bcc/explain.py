@@ -284,6 +284,6 @@ def _save_explanations(run_dir:Path, split:str, scores:pd.DataFrame, thumbs:dict
                by_type=localization_summary(ok))
     fig = gradcam_gallery(ok, thumbs, thr, n_gallery); plt.close(fig)
     name = 'gradcam_gallery.png' if split == 'test' else f"gradcam_gallery_{split}.png"
-    with atomic_path(run_dir/'figures'/name) as tmp: fig.savefig(tmp, format='png', dpi=90)
+    with atomic_path(run_dir/'figures'/name) as tmp: fig.savefig(tmp, format='png', dpi=72)
     merge_metrics(run_dir, **{'localization' if split == 'test' else f"localization_{split}": loc})
     return dict(localization=loc, scores=scores, figure=fig)
