@@ -15,8 +15,8 @@ import matplotlib.pyplot as plt
 from .core import Config, coerce, atomic_write, atomic_path, progress
 
 # %% auto #0
-__all__ = ['load_grid', 'expand_grid', 'run_names', 'training_notebook', 'run_state', 'run_one', 'run_sweep', 'summarize_sweep',
-           'plot_sweep', 'bcc_sweep']
+__all__ = ['load_grid', 'expand_grid', 'run_names', 'training_notebook', 'run_state', 'strip_flagged', 'run_one', 'run_sweep',
+           'summarize_sweep', 'plot_sweep', 'bcc_sweep']
 
 # %% ../nbs/09_batch.ipynb #5eea88da
 _RESERVED = {'run_name'}  # set by the sweep itself, one per combination
@@ -91,6 +91,24 @@ def run_state(run_dir, # a run folder
     return 'evaluated' if (run_dir/'metrics.json').exists() else 'trained'
 
 # %% ../nbs/09_batch.ipynb #d31fd80a
+_FLAG = re.compile(r'^#\|\s*(?:(slow|gpu|data|notest)\b|(eval:\s*false))', re.M)
+
+def strip_flagged(notebook, # the notebook to copy
+                  dest, # where the copy goes
+                  skip=('slow', 'gpu', 'data', 'notest'), # nbdev flags whose cells are left out (`eval: false` always is)
+                 )->Path:
+    "Copy `notebook` to `dest` without the code cells flagged with `skip` or `eval: false`."
+    import nbformat
+    try: nb = nbformat.read(str(notebook), as_version=4)
+    except Exception as e: raise ValueError(f"{notebook}: not a readable notebook ({type(e).__name__}: {e})") from None
+    def keep(c):
+        if c.cell_type != 'code': return True
+        return not any(m.group(2) or m.group(1) in skip for m in _FLAG.finditer(c.source))
+    nb.cells = [c for c in nb.cells if keep(c)]
+    with atomic_path(dest) as tmp: nbformat.write(nb, str(tmp))
+    return Path(dest)
+
+# %% ../nbs/09_batch.ipynb #b88bb528
 class _KnownParams(logging.Filter):
     "Drop papermill's 'Passed unknown parameter' warning: bcc notebooks read every Config field from globals()."
     def filter(self, record): return not record.getMessage().startswith('Passed unknown parameter')
@@ -106,6 +124,7 @@ def run_one(notebook:Path, # the notebook to execute
             run_dir:Path, # the run folder the notebook writes
             evaluate:Callable|None, # called with `run_dir` after training; None = no evaluation
             kernel:str='python3', # Jupyter kernel
+            cwd=None, # working folder of the notebook; default: the notebook's folder
            )->dict:
     "Train (unless finished) and evaluate (unless done) one combination; never raises."
     import papermill as pm
@@ -117,19 +136,20 @@ def run_one(notebook:Path, # the notebook to execute
         if state == 'missing':
             out_nb.parent.mkdir(parents=True, exist_ok=True)
             pm.execute_notebook(str(notebook), str(out_nb), parameters=params, kernel_name=kernel,
-                                cwd=str(Path(notebook).parent), progress_bar=False)
+                                cwd=str(cwd or Path(notebook).parent), progress_bar=False)
         if evaluate is not None: evaluate(run_dir)
         return dict(status='finished', error='', seconds=round(time.time() - t, 1))
     except Exception as e:
         return dict(status='failed', error=('evaluation: ' if run_state(run_dir) == 'trained' else '') + _error_line(e),
                     seconds=round(time.time() - t, 1))
 
-# %% ../nbs/09_batch.ipynb #221fd999
+# %% ../nbs/09_batch.ipynb #fb8e6db3
 def run_sweep(grid_file, # JSON or YAML grid (see `load_grid`)
               out_dir='sweep', # sweep folder: `notebooks/`, `work/` (unless the grid sets work_dir), sweep.csv
               notebook=None, # notebook to run; defaults to `training_notebook()`
               evaluate:bool|Callable=True, # evaluate each run (`bcc.evaluate.evaluate_run`), or a function of run_dir
               kernel:str='python3', # Jupyter kernel for papermill
+              all_cells:bool=False, # also run the cells flagged slow/gpu/data/notest (never `eval: false`)
              )->pd.DataFrame:
     "Run `notebook` once per combination of the grid; one row per run with its status, written to `out_dir/sweep.csv`."
     grid_file, out = Path(grid_file), Path(out_dir).resolve()
@@ -137,14 +157,15 @@ def run_sweep(grid_file, # JSON or YAML grid (see `load_grid`)
     names = run_names(combos, grid_file.stem)
     notebook = Path(notebook) if notebook else training_notebook()
     if not notebook.exists(): raise FileNotFoundError(f"{notebook}: no such notebook")
+    source = strip_flagged(notebook, out/'notebooks'/'source.ipynb', () if all_cells else ('slow', 'gpu', 'data', 'notest'))
     if evaluate is True:
         from bcc.evaluate import evaluate_run as evaluate
     rows = []
     for combo, name in progress(list(zip(combos, names)), desc='sweep runs'):
         work = Path(combo.get('work_dir') or out/'work').resolve()
         run_dir, out_nb = work/'runs'/name, out/'notebooks'/f"{name}.ipynb"
-        res = run_one(notebook, out_nb, dict(combo, run_name=name, work_dir=str(work)), run_dir,
-                      evaluate or None, kernel)
+        res = run_one(source, out_nb, dict(combo, run_name=name, work_dir=str(work)), run_dir,
+                      evaluate or None, kernel, cwd=notebook.parent)
         rows.append(dict(run_name=name, **combo, **res, notebook=str(out_nb), run_dir=str(run_dir)))
         print(f"{name}: {res['status']}" + (f" ({res['error']})" if res['error'] else ''))
         atomic_write(out/'sweep.csv', pd.DataFrame(rows).to_csv(index=False))
@@ -191,10 +212,11 @@ def bcc_sweep(grid_file:str, # JSON or YAML grid of Config fields (a value or a 
               out:str='sweep', # sweep folder: notebooks/, work/, sweep.csv, comparison.csv, sweep.png
               notebook:str=None, # notebook to run (default: nbs/04_training.ipynb of the bcc repository)
               no_eval:bool=False, # train only: no evaluation and no comparison
+              all_cells:bool=False, # also run the notebook's cells flagged slow/gpu/data
              ):
     "Train (and evaluate) once per combination of a parameter grid with papermill; compare the runs."
     try:
-        runs = run_sweep(grid_file, out, notebook, evaluate=not no_eval)
+        runs = run_sweep(grid_file, out, notebook, evaluate=not no_eval, all_cells=all_cells)
         table = runs if no_eval else summarize_sweep(out)
     except (ValueError, FileNotFoundError) as e: raise SystemExit(f"bcc_sweep: {e}") from None
     cols = [c for c in ('run_name', 'status', 'roc_auc', 'roc_auc_lo', 'roc_auc_hi', 'error') if c in table]
