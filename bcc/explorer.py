@@ -14,9 +14,10 @@ import ipywidgets as widgets
 import matplotlib
 import matplotlib.pyplot as plt
 from fastcore.basics import patch
+from .core import Config
 
 # %% auto #0
-__all__ = ['OUTCOMES', 'FILTERS', 'outcomes', 'thumbnail', 'Explorer']
+__all__ = ['OUTCOMES', 'FILTERS', 'outcomes', 'thumbnail', 'Explorer', 'gradcam_for']
 
 # %% ../nbs/10_explorer.ipynb #6a91a5e8
 OUTCOMES = {(1, 1): 'true positive', (0, 0): 'true negative', (1, 0): 'false positive', (0, 1): 'false negative'}
@@ -188,3 +189,49 @@ def show(self:Explorer):
 def _ipython_display_(self:Explorer): 
     from IPython.display import display
     display(self.ui)
+
+# %% ../nbs/10_explorer.ipynb #627680f5
+def gradcam_for(model, # a bcc single-view model (input `image`)
+                cfg:Config, # the run's config (mode, shape, CLAHE: the cache's recipe)
+                abnormalities:pd.DataFrame|None=None, # image_id, mask_file (roi mode: one window per abnormality)
+               )->Callable:
+    "`f(row) -> heatmap in [0, 1]` over the original image of a predictions row."
+    from bcc.preprocess import preprocess
+    from bcc.explain import grad_cam, cam_to_original
+    def f(row):
+        masks = [None] if cfg.mode == 'whole' else list(abnormalities[abnormalities.image_id == row.image_id].mask_file)
+        heat = None
+        for m in masks:
+            img, geom = preprocess(row.image_file, cfg, m)
+            cam, _ = grad_cam(model, np.repeat(img[None, ..., None], 3, -1).astype('float32'))
+            h = cam_to_original(cam[0], geom)
+            heat = h if heat is None else np.maximum(heat, h)
+        return heat
+    return f
+
+# %% ../nbs/10_explorer.ipynb #2f8e44d7
+@patch(cls_method=True)
+def from_run(cls:Explorer, run_dir, # a run folder trained by `bcc.train.train` and evaluated
+             splits=('val', 'test'), # splits offered ('train' is predicted on the spot)
+             height:int=256, # panel height in pixels
+            )->Explorer:
+    "An explorer of a run: its predictions and threshold, the index's masks and crops, Grad-CAM on demand."
+    import keras
+    from bcc.resolve import load_index
+    run = Path(run_dir)
+    for f in ('config.json', 'metrics.json', 'best.keras'):
+        if not (run/f).exists(): raise FileNotFoundError(f"{run/f}: missing; train and evaluate the run first (bcc_evaluate {run})")
+    cfg = Config.load(run/'config.json')
+    if run.parent.name == 'runs': cfg = cfg.update(work_dir=str(run.parent.parent), run_name=run.name)
+    images, abn = load_index(cfg.index_dir)
+    model, preds = keras.models.load_model(run/'best.keras'), []
+    for s in splits:
+        f = run/f"predictions_{s}.csv"
+        if f.exists(): p = pd.read_csv(f)
+        else:
+            from bcc.evaluate import predict
+            p = predict(model, cfg, s, images)
+        preds.append(p.assign(split=s))
+    table = pd.concat(preds).merge(images[['image_id', 'image_file']], on='image_id', how='left')
+    thr = json.loads((run/'metrics.json').read_text())['threshold']
+    return cls(table, thr, abn, gradcam=gradcam_for(model, cfg, abn), height=height)
