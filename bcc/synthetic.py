@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a_synthetic.ipynb #f96a6535
 from __future__ import annotations
-import csv, io, json, os
+import csv, io, json, sys
 from pathlib import Path
 import numpy as np, pandas as pd, cv2, pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -169,7 +169,6 @@ _ASSESS = {'MALIGNANT': [4, 5], 'BENIGN': [2, 3, 4], 'BENIGN_WITHOUT_CALLBACK': 
 def _uid(rng): return _UID_ROOT + str(rng.integers(1, 10)) + ''.join(map(str, rng.integers(0, 10, 37)))
 def _date(rng): return f"{int(rng.integers(7, 13)):02d}-{int(rng.integers(1, 29)):02d}-2016"
 
-# %% ../nbs/00a_synthetic.ipynb #c03033fe
 def _breasts(i, rng):
     "(side, abnormality_type, official set, pathologies) of each breast of patient `i`; patients 0-3 are fixed."
     fixed = {0: [('LEFT', 'mass', 'Test', ['MALIGNANT', 'BENIGN']), ('RIGHT', 'calcification', 'Training', ['BENIGN'])],
@@ -388,6 +387,19 @@ def _remove(dest:Path, files:list):
         if d.is_dir() and not any(d.iterdir()): d.rmdir()
 
 # %% ../nbs/00a_synthetic.ipynb #ca314d55
+def _write_tables(dest:Path, layout:str, cases:dict, info:list, items:list, truth:list)->list:
+    "Write the case-description CSVs, dicom_info/meta (Kaggle) or metadata (TCIA) and the truth; return their paths."
+    csv_dir, out = dest/'csv' if layout == 'kaggle' else dest, []
+    for (kind, split), rows in cases.items():
+        out.append(atomic_write(csv_dir/CASE_FILES[kind, split], _csv(CASE_COLUMNS[kind], sorted(rows, key=str), crlf=True)))
+    tables = ({'csv/dicom_info.csv': (DICOM_INFO_COLUMNS, [list(r.values()) for r in info]),
+               'csv/meta.csv': (META_COLUMNS, _series_rows(items, 'kaggle'))} if layout == 'kaggle' else
+              {'metadata.csv': (TCIA_METADATA_COLUMNS, _series_rows(items, 'tcia'))})
+    tables['synthetic_truth.csv'] = (list(truth[0]), [list(t.values()) for t in truth])
+    out += [atomic_write(dest/name, _csv(header, rows)) for name, (header, rows) in tables.items()]
+    return [str(p.relative_to(dest)) for p in out]
+
+# %% ../nbs/00a_synthetic.ipynb #abcc634b
 def make_synthetic(dest:str|Path, # folder to write the dataset into (created)
                    n_patients:int=24, # patients (at least 4)
                    layout:str='kaggle', # 'kaggle' (8-bit JPEG + dicom_info.csv) or 'tcia' (16-bit DICOM + metadata.csv)
@@ -403,22 +415,14 @@ def make_synthetic(dest:str|Path, # folder to write the dataset into (created)
     if old and old.get('params') != params and not overwrite:
         raise FileExistsError(f"{dest}: holds a synthetic dataset made with {old.get('params')}; pass overwrite=True to replace it")
     if old: marker.unlink(); _remove(dest, old.get('files', []))
-    csv_dir = dest/'csv' if layout == 'kaggle' else dest
-    files, cases, info, series, truth = [], {k: [] for k in CASE_FILES}, [], [], []
+    cases, info, items, truth = {k: [] for k in CASE_FILES}, [], [], []
     for rec in progress(plan_cases(n_patients, seed, params['image_size']), desc=f"synthetic {layout} images"):
         img, masks, boxes = render_image(rec['shape'], rec['side'], rec['view'],
             [(rec['abnormality_type'], a['label']) for a in rec['abnormalities']], rec['density'], rec['seed'])
-        items = _items(rec, img, masks)
-        info += _write_files(dest, rec, items, layout); series += items; files += [it['file'] for it in items]
-        truth += _truth_rows(rec, items, boxes)
-        cases[rec['abnormality_type'], rec['split'].lower().replace('training', 'train')] += [_case_row(rec, a) for a in rec['abnormalities']]
-    for (kind, split), rows in cases.items():
-        files.append(str(atomic_write(csv_dir/CASE_FILES[kind, split], _csv(CASE_COLUMNS[kind], sorted(rows, key=str), crlf=True)).relative_to(dest)))
-    tables = ({'csv/dicom_info.csv': (DICOM_INFO_COLUMNS, [list(r.values()) for r in info]),
-               'csv/meta.csv': (META_COLUMNS, _series_rows(series, 'kaggle'))} if layout == 'kaggle' else
-              {'metadata.csv': (TCIA_METADATA_COLUMNS, _series_rows(series, 'tcia'))})
-    tables['synthetic_truth.csv'] = (list(truth[0]), [list(t.values()) for t in truth])
-    for name, (header, rows) in tables.items(): atomic_write(dest/name, _csv(header, rows)); files.append(name)
+        its = _items(rec, img, masks)
+        info += _write_files(dest, rec, its, layout); items += its; truth += _truth_rows(rec, its, boxes)
+        cases[rec['abnormality_type'], 'test' if rec['split'] == 'Test' else 'train'] += [_case_row(rec, a) for a in rec['abnormalities']]
+    files = [it['file'] for it in items] + _write_tables(dest, layout, cases, info, items, truth)
     atomic_write(marker, json.dumps(dict(generator='bcc.synthetic', params=params, files=files), indent=1) + '\n')
     return dest
 
@@ -432,7 +436,6 @@ def synthetic_truth(dest:str|Path, # a folder written by `make_synthetic`
     for c in ('image_file', 'crop_file', 'mask_file'): t[c] = [str(Path(dest).resolve()/f) for f in t[c]]
     return t
 
-# %% ../nbs/00a_synthetic.ipynb #42961aad
 @call_parse
 def bcc_synth(dest:str, # folder to write the dataset into
               n_patients:int=24, # number of patients (at least 4)
@@ -441,6 +444,7 @@ def bcc_synth(dest:str, # folder to write the dataset into
               overwrite:bool=False, # replace a dataset made with other parameters
              ):
     "Write a synthetic CBIS-DDSM to DEST and print a one-line summary."
-    t = synthetic_truth(make_synthetic(dest, n_patients, layout, seed, overwrite=overwrite))
+    try: t = synthetic_truth(make_synthetic(dest, n_patients, layout, seed, overwrite=overwrite))
+    except (ValueError, OSError) as e: sys.exit(f"bcc_synth: {e}")
     print(f"{dest}: {layout} layout, {t.patient_id.nunique()} patients, {t.image_id.nunique()} images "
           f"({t.groupby('image_id').image_label.first().sum()} malignant), {len(t)} abnormalities")
