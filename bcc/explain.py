@@ -18,17 +18,24 @@ __all__ = ['LAYER', 'gradcam_model', 'grad_cam', 'cam_to_original', 'overlay', '
 # %% ../nbs/06_explain.ipynb #dc17e024
 LAYER = 'block5_conv3'
 
-def _logit_of(model:keras.Model):
-    "The tensor of `model` holding the pre-sigmoid logit and a function turning it into the logit."
+def _node_tensor(model:keras.Model, layer, kind:str='output'):
+    "The input or output tensor of `layer` in `model`'s own graph (VGG16's layers were first called in its base)."
+    for i, node in enumerate(layer._inbound_nodes):
+        if {f"{id(layer)}_ib-{i}", f"{layer.name}_ib-{i}"} & set(getattr(model, '_nodes', ())):  # Keras 3's node keys
+            return (node.output_tensors if kind == 'output' else node.input_tensors)[0]
+    return getattr(layer, kind)
+
+def _logit_of(model:keras.Model)->tuple:
+    "The tensor of `model` before its sigmoid and the function that turns it into the logit."
     out = model.get_layer('probability')
     act = getattr(getattr(out, 'activation', None), '__name__', None)
-    if isinstance(out, keras.layers.Dense) and act == 'sigmoid':
+    if isinstance(out, keras.layers.Dense) and act == 'sigmoid':              # a Dense with a sigmoid: redo it linearly
         lin = lambda t: keras.ops.matmul(t, keras.ops.cast(out.kernel, t.dtype))
-        return out.input, (lin if out.bias is None else lambda t: lin(t) + keras.ops.cast(out.bias, t.dtype))
-    if isinstance(out, keras.layers.Activation) and act == 'sigmoid':
-        return out.input, lambda t: t                                   # an Activation after a linear layer
+        return _node_tensor(model, out, 'input'), (lin if out.bias is None else lambda t: lin(t) + keras.ops.cast(out.bias, t.dtype))
+    if isinstance(out, keras.layers.Activation) and act == 'sigmoid':         # an Activation after a linear layer
+        return _node_tensor(model, out, 'input'), lambda t: t
     p = lambda t: keras.ops.clip(keras.ops.cast(t, 'float32'), 1e-7, 1 - 1e-7)
-    return out.output, lambda t: keras.ops.log(p(t)) - keras.ops.log(1 - p(t))
+    return _node_tensor(model, out), lambda t: keras.ops.log(p(t)) - keras.ops.log(1 - p(t))
 
 def gradcam_model(model:keras.Model, # a bcc model: input `image`, output layer `probability`
                   layer:str=LAYER, # name of the convolutional layer to explain
@@ -37,7 +44,7 @@ def gradcam_model(model:keras.Model, # a bcc model: input `image`, output layer 
     try: conv = model.get_layer(layer)
     except ValueError: raise ValueError(f"model {model.name!r} has no layer {layer!r}") from None
     pre, to_logit = _logit_of(model)
-    return keras.Model(model.inputs, [conv.output, pre]), to_logit
+    return keras.Model(model.inputs, [_node_tensor(model, conv), pre]), to_logit
 
 # %% ../nbs/06_explain.ipynb #aa20e4ba
 def grad_cam(model:keras.Model, # a bcc model: input `image`, output layer `probability`
