@@ -10,8 +10,7 @@ and rendered with smalldocs (pure Python, reads the same `_quarto.yml`); the Qua
 GitHub Actions docs workflow.
 """
 import argparse, os, re, subprocess, sys, time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,12 +97,24 @@ def check_readme(write=False):
            time.time() - t, 'README.md differs: run `python .ci/check.py readme --write`')
 
 
+_TEST_ONE = """
+import os, sys
+from pathlib import Path
+from nbdev.test import test_nb
+ok, secs = test_nb(Path(sys.argv[1]), skip_flags=sys.argv[3:], basepath=Path(sys.argv[2]))
+print(f'@@ {int(bool(ok))} {secs:.1f}')
+"""
+
+
 def _test_one(fn, skip_flags):
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-    os.environ.setdefault('BCC_QUIET', '1')
-    from nbdev.test import test_nb
-    ok, secs = test_nb(Path(fn), skip_flags=skip_flags, basepath=ROOT)
-    return ok, secs
+    "Run one notebook as a test in a fresh Python process (TensorFlow state never leaks between notebooks)."
+    env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': os.environ.get('TF_CPP_MIN_LOG_LEVEL', '2'), 'BCC_QUIET': '1'}
+    t = time.time()
+    r = subprocess.run([sys.executable, '-c', _TEST_ONE, fn, str(ROOT), *skip_flags], cwd=ROOT, env=env,
+                       capture_output=True, text=True)
+    m = re.search(r'^@@ (\d) ([\d.]+)$', r.stdout, re.M)
+    ok = bool(m and m.group(1) == '1' and r.returncode == 0)
+    return ok, time.time() - t, '' if ok else (r.stdout + r.stderr).strip()[-3000:]
 
 
 def check_notebooks(flags=(), n_workers=None, only=None):
@@ -113,13 +124,12 @@ def check_notebooks(flags=(), n_workers=None, only=None):
     nbs = sorted(p for p in NBS.rglob('*.ipynb') if not p.name.startswith(('_', '.')) and '.ipynb_checkpoints' not in str(p))
     if only: nbs = [p for p in nbs if any(o in p.name for o in only)]
     n_workers = n_workers or int(os.environ.get('BCC_TEST_WORKERS', 2))
-    with ProcessPoolExecutor(n_workers, mp_context=get_context('spawn')) as ex:
+    with ThreadPoolExecutor(n_workers) as ex:
         futs = {ex.submit(_test_one, str(p), skip): p for p in nbs}
         for f in as_completed(futs):
-            p = futs[f]
-            try: (ok, secs), why = f.result(), 'see the traceback above'
-            except Exception as e: ok, secs, why = False, 0.0, f'the test process died: {type(e).__name__}: {e}'
-            record(f'notebook: {p.relative_to(ROOT)}', ok, secs, why)
+            p = futs[f]; ok, secs, out = f.result()
+            if not ok: print(out, flush=True)
+            record(f'notebook: {p.relative_to(ROOT)}', ok, secs, 'see the output above')
 
 
 def check_docs():
