@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_explain.ipynb #d58fe842
 from __future__ import annotations
-import json, math
+import json, math, weakref
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -47,6 +47,24 @@ def gradcam_model(model:keras.Model, # a bcc model: input `image`, output layer 
     return keras.Model(model.inputs, [_node_tensor(model, conv), pre]), to_logit
 
 # %% ../nbs/06_explain.ipynb #aa20e4ba
+_CAM_FNS = weakref.WeakKeyDictionary()   # model -> {layer: compiled Grad-CAM function} (the function holds its model)
+
+def _cam_fn(model:keras.Model, layer:str):
+    "A compiled function x -> (feature maps, their gradients, logits) for `model`'s `layer`, made once."
+    import tensorflow as tf
+    fns = _CAM_FNS.setdefault(model, {})
+    if layer not in fns:
+        gm, to_logit = gradcam_model(model, layer)
+        @tf.function(reduce_retracing=True)
+        def fn(x):
+            with tf.GradientTape() as tape:
+                feats, pre = gm(x, training=False)
+                feats = tf.cast(feats, tf.float32)
+                logit = tf.reshape(to_logit(tf.cast(pre, tf.float32)), [-1])
+            return feats, tape.gradient(logit, feats), logit
+        fns[layer] = fn
+    return fns[layer]
+
 def grad_cam(model:keras.Model, # a bcc model: input `image`, output layer `probability`
              images:np.ndarray, # batch [B, H, W, 3] of raw 0..255 pixels, as `make_dataset` yields
              layer:str=LAYER, # name of the convolutional layer to explain
@@ -54,13 +72,8 @@ def grad_cam(model:keras.Model, # a bcc model: input `image`, output layer `prob
             )->tuple:
     "Grad-CAM maps [B, h, w] in [0, 1] for the malignant class, and the probabilities [B]."
     import tensorflow as tf
-    gm, to_logit = gradcam_model(model, layer)
     x = tf.convert_to_tensor(np.asarray(images, dtype='float32'))
-    with tf.GradientTape() as tape:
-        feats, pre = gm(x, training=False)
-        feats = tf.cast(feats, tf.float32)
-        logit = tf.reshape(to_logit(tf.cast(pre, tf.float32)), [-1])
-    grads = tape.gradient(logit, feats)
+    feats, grads, logit = _cam_fn(model, layer)(x)
     weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)            # one weight per feature map
     cam = tf.nn.relu(tf.reduce_sum(weights * feats, axis=-1)).numpy()
     peak = cam.reshape(len(cam), -1).max(1)[:, None, None]

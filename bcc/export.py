@@ -36,7 +36,10 @@ def export_serving(model:keras.Model, # a bcc model: input `image`, output `prob
                       input_signature=[tf.TensorSpec([None, h, w, c], tf.float32, name='image')])
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=base))
     try:
-        arch.write_out(str(tmp/'model'), verbose=False)
+        log, level = tf.get_logger(), tf.get_logger().level
+        log.setLevel('ERROR')                                          # no 'Assets written to <temp dir>'
+        try: arch.write_out(str(tmp/'model'), verbose=False)
+        finally: log.setLevel(level)
         extra = dict(config=None if cfg is None else asdict(cfg), threshold=threshold,
                      input=dict(name='image', shape=[h, w, c], dtype='float32', range='0..255'))
         atomic_write(tmp/'model'/'assets.extra'/'bcc_config.json', json.dumps(extra, indent=2) + '\n')
@@ -181,4 +184,5 @@ def bench_predict(model:str|None=None, # a run folder or .keras file; None = an 
     print(f"predict: {Path(file).name} -> probability + heatmap on {device}, input {cfg.shape}: median {med['total']:.2f} s"
           f" over {int(repeats)} runs (preprocess {med['preprocess']:.2f}, model + Grad-CAM {med['model']:.2f},"
           f" heatmap {med['heatmap']:.2f}); target < 2 s")
-    return dict(file=str(file), device=device, shape=list(cfg.shape), repeats=int(repeats), **{f"{k}_s": v for k, v in med.items()})
+    return dict(file=str(file), device=device, shape=list(cfg.shape), repeats=int(repeats),
+                **{f"{k}_s": v for k, v in med.items()}, runs=runs)
