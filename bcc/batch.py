@@ -135,7 +135,7 @@ def run_one(notebook:Path, # the notebook to execute
     try:
         if state == 'missing':
             out_nb.parent.mkdir(parents=True, exist_ok=True)
-            pm.execute_notebook(str(notebook), str(out_nb), parameters=params, kernel_name=kernel,
+            pm.execute_notebook(str(notebook), str(out_nb), parameters=params, kernel_name=kernel, language='python',
                                 cwd=str(cwd or Path(notebook).parent), progress_bar=False)
         if evaluate is not None: evaluate(run_dir)
         return dict(status='finished', error='', seconds=round(time.time() - t, 1))
@@ -195,12 +195,12 @@ def plot_sweep(table:pd.DataFrame, # from `summarize_sweep`
                metric:str='roc_auc', # test metric to show, with its `_lo`/`_hi` interval
               )->plt.Figure:
     "Each run's test `metric` with its interval, best first; failed runs listed as such."
-    t = table.assign(_v=pd.to_numeric(table.get(metric), errors='coerce')).sort_values('_v', ascending=True, na_position='first')
+    num = lambda c: pd.to_numeric(table[c], errors='coerce') if c in table else pd.Series(np.nan, index=table.index)
+    t = table.assign(_v=num(metric), _lo=num(f"{metric}_lo"), _hi=num(f"{metric}_hi")).sort_values('_v', na_position='first')
     fig, ax = plt.subplots(figsize=(5.5, 0.45 * len(t) + 1.2), dpi=90, layout='constrained')
     y = np.arange(len(t))
     ok = t._v.notna().to_numpy()
-    lo, hi = (pd.to_numeric(t.get(f"{metric}{s}"), errors='coerce').to_numpy() for s in ('_lo', '_hi'))
-    ax.errorbar(t._v[ok], y[ok], xerr=[t._v[ok] - lo[ok], hi[ok] - t._v[ok]], fmt='o', capsize=3)
+    ax.errorbar(t._v[ok], y[ok], xerr=[t._v[ok] - t._lo[ok], t._hi[ok] - t._v[ok]], fmt='o', capsize=3)
     for yi, (_, r) in zip(y[~ok], t[~ok].iterrows()): ax.text(0.02, yi, f"{r.status}: {str(r.error)[:50]}", va='center', fontsize=7, color='red', transform=ax.get_yaxis_transform())
     ax.set_yticks(y, t.run_name, fontsize=8); ax.set_xlabel(f"test {metric} (95% patient-bootstrap interval)")
     ax.set_xlim(0, 1.02) if metric.endswith('auc') else None

@@ -13,7 +13,9 @@ import pandas as pd
 import ipywidgets as widgets
 import matplotlib
 import matplotlib.pyplot as plt
+import cv2
 from fastcore.basics import patch
+from .explain import overlay
 from .core import Config
 
 # %% auto #0
@@ -36,7 +38,6 @@ def thumbnail(img:np.ndarray, # 2-D image (any dtype)
               height:int=256, # output height in pixels
              )->np.ndarray:
     "`img` as float32 in [0, 1], resized to `height` rows (aspect kept)."
-    import cv2
     img = np.asarray(img, np.float32)
     lo, hi = float(img.min()), float(img.max())
     img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
@@ -135,7 +136,9 @@ def panels(self:Explorer, row:pd.Series)->list[dict]:
     for a, f in zip(abn.abnormality_id, abn.get('crop_file', [])):
         if isinstance(f, str) and f: c, e = self._load(f); out.append(dict(title=f'crop {a}', image=c, error=e))
     if self.gradcam is not None and img is not None:
-        try: out.append(dict(title='Grad-CAM', image=img, heat=thumbnail(self.gradcam(row), img.shape[0])))
+        try:
+            heat = cv2.resize(np.asarray(self.gradcam(row), np.float32), img.shape[::-1], interpolation=cv2.INTER_AREA).clip(0, 1)
+            out.append(dict(title='Grad-CAM', image=overlay(img, heat), heat=heat))
         except Exception as e: out.append(dict(title='Grad-CAM', image=None, error=f"{type(e).__name__}: {e}"))
     return out
 
@@ -153,7 +156,6 @@ def figure(self:Explorer, row:pd.Series, # a predictions row
         if p.get('image') is None: ax.text(0.5, 0.5, p.get('error', ''), ha='center', va='center', wrap=True, fontsize=7); continue
         ax.imshow(p['image'], cmap='gray', vmin=0, vmax=1)
         for m in p.get('contours', []): ax.contour(m, levels=[0.5], colors='red', linewidths=1)
-        if p.get('heat') is not None: ax.imshow(p['heat'], cmap='jet', alpha=0.4, vmin=0, vmax=1)
     fig.tight_layout()
     return fig
 

@@ -4,15 +4,18 @@
 
 # %% ../nbs/08_multiview.ipynb #0441e6dd
 from __future__ import annotations
-import json, os, time
+import json, shutil, time
+from dataclasses import asdict
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from fastcore.basics import patch
-from .core import Config, atomic_write, progress
+import matplotlib.pyplot as plt
+from .core import Config, atomic_path, atomic_write, progress
 
 # %% auto #0
-__all__ = ['pair_views', 'pairing_summary', 'breast_predictions', 'compare_breast_level']
+__all__ = ['pair_views', 'pairing_summary', 'breast_predictions', 'compare_breast_level', 'build_multiview_model',
+           'cached_images', 'split_pairs', 'pair_dataset', 'train_multiview', 'predict_breasts', 'compare_views',
+           'plot_comparison']
 
 # %% ../nbs/08_multiview.ipynb #a54fd8aa
 def pair_views(images:pd.DataFrame, # image table: image_id, patient_id, side, view, label (+ abnormality_type, split, ...)
@@ -73,3 +76,199 @@ def compare_breast_level(models:dict, # name -> (validation, test) breast tables
         rows.append(dict(model=name, breasts=len(test), patients=test.patient_id.nunique(), malignant=int(test.label.sum()),
                          threshold=thr, **{f"{m}{s}": bm[m][k] for m in metrics for s, k in (('', 'value'), ('_lo', 'lo'), ('_hi', 'hi'))}))
     return pd.DataFrame(rows).set_index('model')
+
+# %% ../nbs/08_multiview.ipynb #cc58a5e3
+def build_multiview_model(cfg:Config, # uses `shape`, `weights`, `dense_units`, `dropout`, `mixed_precision`
+                          policy:str|None=None, # Keras dtype policy; from `bcc.train.speed_settings(cfg)` when None
+                         ):
+    "Inputs `cc` and `mlo` (raw 0-255), one shared VGG16, pooled features concatenated, head, `probability`."
+    import keras
+    from keras import layers
+    from bcc.train import build_model, speed_settings
+    policy = policy or speed_settings(cfg)['policy']
+    shared = [l for l in build_model(cfg, policy).layers if l.name == 'vgg16_preprocess' or l.name.startswith('block')]
+    old = keras.config.dtype_policy(); keras.config.set_dtype_policy(policy)
+    try:
+        pool, ins = layers.GlobalAveragePooling2D(name='avg_pool'), {v: keras.Input((*cfg.shape, 3), name=v) for v in ('cc', 'mlo')}
+        def features(x):
+            for l in shared: x = l(x)
+            return pool(x)
+        x = layers.Concatenate(name='fusion')([features(ins['cc']), features(ins['mlo'])])
+        x = layers.Dense(cfg.dense_units, activation='relu', name='head_dense')(layers.Dropout(cfg.dropout, name='head_dropout_1')(x))
+        out = layers.Dense(1, activation='sigmoid', dtype='float32', name='probability')(layers.Dropout(cfg.dropout, name='head_dropout_2')(x))
+        return keras.Model(ins, out, name='bcc_vgg16_two_view')
+    finally: keras.config.set_dtype_policy(old)
+
+# %% ../nbs/08_multiview.ipynb #5e13d8f8
+def cached_images(cfg:Config, # uses `cache_dir`, `batch_size`
+                  split:str, # 'train', 'val' or 'test'
+                 )->dict:
+    "The split's cached images as {image_id: uint8 HxW} (whole mode: one record per image)."
+    from bcc.cache import cache_table, make_dataset
+    if cfg.mode != 'whole': raise ValueError(f"Config.mode={cfg.mode!r}: two-view models need whole-mode images")
+    n, out = len(cache_table(cfg.cache_dir, split)), {}
+    for x, _, ids in progress(make_dataset(cfg.cache_dir, split, cfg.batch_size, with_ids=True), f"read {split}", -(-n // cfg.batch_size)):
+        for img, rid in zip(x.numpy(), ids.numpy()): out[rid.decode() if isinstance(rid, bytes) else str(rid)] = img[..., 0].round().astype(np.uint8)
+    return out
+
+def split_pairs(cfg:Config, # the run's config
+                split:str, # 'train', 'val' or 'test'
+                images:pd.DataFrame|None=None, # image table; default `bcc.resolve.load_index(cfg.index_dir)`
+               )->tuple:
+    "(breasts from `pair_views`, images by id) for the images of `split` in the cache."
+    if images is None:
+        from bcc.resolve import load_index
+        images = load_index(cfg.index_dir)[0]
+    imgs = cached_images(cfg, split)
+    return pair_views(images[images.image_id.isin(imgs)]), imgs
+
+# %% ../nbs/08_multiview.ipynb #fc99add8
+def pair_dataset(pairs:pd.DataFrame, # breasts from `pair_views`
+                 imgs:dict, # images by id, from `cached_images`
+                 batch_size:int=16, # breasts per batch
+                 augment:bool=False, # flip up-down, brightness and contrast, per view
+                 shuffle:bool=False, # shuffle the breasts (each epoch anew)
+                 seed:int=42, # seed of the shuffle and the augmentation
+                ):
+    "A tf.data.Dataset of ({'cc': [B,H,W,3], 'mlo': [B,H,W,3]} float32 0-255, breast labels [B] float32)."
+    import tensorflow as tf
+    ids = list(imgs)
+    where = {k: i for i, k in enumerate(ids)}
+    cc = [where[c or m] for c, m in zip(pairs.cc_image_id, pairs.mlo_image_id)]
+    mlo = [where[m or c] for c, m in zip(pairs.cc_image_id, pairs.mlo_image_id)]
+    stack = tf.constant(np.stack([imgs[k] for k in ids]))
+    def view(i, s):
+        x = tf.cast(tf.gather(stack, i), tf.float32)[..., None]
+        if augment:
+            x = tf.image.stateless_random_flip_up_down(x, s)
+            x = tf.image.stateless_random_contrast(tf.image.stateless_random_brightness(x, 20.0, s + 1), 0.85, 1.15, s + 2)
+        return tf.image.grayscale_to_rgb(tf.clip_by_value(x, 0, 255))
+    ds = tf.data.Dataset.from_tensor_slices((cc, mlo, pairs.label.to_numpy(np.float32)))
+    if shuffle: ds = ds.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
+    rnd = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(4)  # new draws each epoch
+    ds = tf.data.Dataset.zip((ds, rnd)).map(lambda t, r: ({'cc': view(t[0], r[:2]), 'mlo': view(t[1], r[2:])}, t[2]),
+                                            num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+# %% ../nbs/08_multiview.ipynb #3c5407f7
+_NOT_TRAINING = {'workers', 'threshold_method', 'target_sensitivity', 'n_bootstrap'}  # settings a resumed run may change
+
+def _start_run(cfg:Config, resume:bool, force:bool)->dict|None:
+    "run.json to continue from ({} = start afresh), or None when the run is finished and left alone."
+    run = Path(cfg.run_dir)
+    try: info = json.loads((run/'run.json').read_text()) if (run/'run.json').exists() else {}
+    except json.JSONDecodeError as e: raise ValueError(f"{run/'run.json'}: not valid JSON ({e})") from None
+    if info and info.get('model') != 'two-view': raise ValueError(f"{run}: holds a single-view run; use another run_name")
+    if info.get('status') == 'finished' and not force:
+        print(f"{run}: finished ({info['epochs_done']} epochs); force=True trains it again"); return None
+    if info and resume and not force:
+        old, new = asdict(Config.load(run/'config.json')), asdict(cfg)
+        if diff := [k for k in new if k not in _NOT_TRAINING and old[k] != new[k]]:
+            raise ValueError(f"{run}: trained with other settings ({', '.join(f'{k}={old[k]!r}' for k in diff)}); use another run_name or force=True")
+        return info
+    for f in ('run.json', 'history.csv', 'last.keras', 'best.keras'): (run/f).unlink(missing_ok=True)
+    shutil.rmtree(run/'logs', ignore_errors=True)
+    return {}
+
+# %% ../nbs/08_multiview.ipynb #da9ee1f9
+def train_multiview(cfg:Config, # the run's settings (whole mode)
+                    resume:bool=True, # continue an interrupted run after its last finished epoch
+                    force:bool=False, # train again even if the run folder holds a finished run
+                    callbacks:list|None=None, # extra Keras callbacks
+                   )->Path:
+    "Prepare and check the data, then train the two-view model in `cfg.run_dir` in two phases."
+    import keras
+    from bcc.cache import prepare_data
+    from bcc.core import package_versions, runtime_info, seed_everything
+    from bcc.train import check_inputs, class_weights, compile_model, get_strategy, set_phase, speed_settings, RunState, ScalarLogger
+    if cfg.mode != 'whole': raise ValueError(f"Config.mode={cfg.mode!r}: two-view models need whole-mode images")
+    run = Path(cfg.run_dir)
+    if (info := _start_run(cfg, resume, force)) is None: return run
+    cfg = prepare_data(cfg); inputs = check_inputs(cfg)
+    if info and info.get('cache_hash') != inputs['cache_hash']: raise ValueError(f"{run}/run.json: trained on another cache; use force=True")
+    (tr, tr_imgs), (va, va_imgs) = split_pairs(cfg, 'train'), split_pairs(cfg, 'val')
+    done, speed, strategy = info.get('epochs_done', 0), speed_settings(cfg), get_strategy()
+    info = {**info, **inputs, 'model': 'two-view', 'breasts': {'train': len(tr), 'val': len(va)}, 'status': 'running',
+            'epochs_done': done, 'epochs': cfg.epochs, 'package_versions': package_versions(), 'runtime': runtime_info(), **speed}
+    cfg.save(run/'config.json'); atomic_write(run/'run.json', json.dumps(info, indent=2, default=str) + '\n')
+    seed_everything(cfg.seed + done, cfg.deterministic)
+    bs = cfg.batch_size * strategy.num_replicas_in_sync
+    train_ds = pair_dataset(tr, tr_imgs, bs, augment=cfg.augment, shuffle=True, seed=cfg.seed + done)
+    val_ds, cw = pair_dataset(va, va_imgs, bs), class_weights(tr.label) if cfg.class_weights else None
+    with strategy.scope():
+        model = keras.models.load_model(run/'last.keras') if done else build_multiview_model(cfg, speed['policy'])
+        for phase, start, stop, lr in [('warmup', 0, cfg.warmup_epochs, cfg.lr_warmup), ('finetune', cfg.warmup_epochs, cfg.epochs, cfg.lr_finetune)]:
+            if done >= stop: continue
+            if done == start: set_phase(model, phase, cfg.finetune_blocks)
+            compile_model(model, cfg, lr, optimizer=model.optimizer if done > start else None, jit_compile=speed['jit_compile'])
+            model.fit(train_ds, validation_data=val_ds, initial_epoch=done, epochs=stop, class_weight=cw,
+                      callbacks=[RunState(run, info, phase), ScalarLogger(run/'logs'), *(callbacks or [])], verbose=2)
+            done = stop
+    info.update(status='finished', finished=time.strftime('%Y-%m-%d %H:%M:%S'))
+    atomic_write(run/'run.json', json.dumps(info, indent=2, default=str) + '\n')
+    return run
+
+# %% ../nbs/08_multiview.ipynb #0eaf3e7a
+def predict_breasts(model, # a two-view model (inputs `cc`, `mlo`)
+                    cfg:Config, # the run's config (cache, index, batch size)
+                    split:str, # 'train', 'val' or 'test'
+                    images:pd.DataFrame|None=None, # image table; default `load_index(cfg.index_dir)`
+                   )->pd.DataFrame:
+    "One row per breast of `split`: breast_id, patient_id, side, label, n_views, cc/mlo image ids, probability."
+    pairs, imgs = split_pairs(cfg, split, images)
+    if not len(pairs): raise ValueError(f"{cfg.cache_dir}: no {split} images in the cache")
+    p = np.concatenate([np.asarray(model(x, training=False), float).reshape(-1) for x, _ in pair_dataset(pairs, imgs, cfg.batch_size)])
+    return pairs.assign(probability=p)
+
+def _run(run_dir)->tuple:
+    "(config with paths under the run's work folder, run.json) of a run folder."
+    run = Path(run_dir)
+    for f in ('config.json', 'run.json'):
+        if not (run/f).exists(): raise FileNotFoundError(f"{run/f}: missing; is {run} a run folder?")
+    cfg = Config.load(run/'config.json')
+    if run.parent.name == 'runs': cfg = cfg.update(work_dir=str(run.parent.parent), run_name=run.name)
+    return cfg, json.loads((run/'run.json').read_text())
+
+# %% ../nbs/08_multiview.ipynb #21118a9a
+def compare_views(two_view_run, # run folder of `train_multiview`
+                  single_view_run, # run folder of `bcc.train.train` on the same split, evaluated or not
+                 )->pd.DataFrame:
+    "Breast-level test metrics of the two-view model and the single-view model (mean, max); saved with a figure."
+    import keras
+    from bcc.resolve import load_index
+    two, one = Path(two_view_run), Path(single_view_run)
+    (cfg2, info2), (cfg1, info1) = _run(two), _run(one)
+    if info2.get('split_hash') != info1.get('split_hash'):
+        raise ValueError(f"{one}: split_hash {info1.get('split_hash')} differs from {two}'s {info2.get('split_hash')}; compare runs of one split")
+    images, model, models = load_index(cfg2.index_dir)[0], keras.models.load_model(two/'best.keras'), {}
+    for s in ('val', 'test'):
+        b = predict_breasts(model, cfg2, s, images)
+        atomic_write(two/f"predictions_breast_{s}.csv", b.to_csv(index=False))
+        f = one/f"predictions_{s}.csv"
+        if f.exists(): sv = pd.read_csv(f)
+        else:
+            from bcc.evaluate import predict
+            sv = predict(keras.models.load_model(one/'best.keras'), cfg1, s, images)
+        for name, how in (('single-view, mean of views', 'mean'), ('single-view, max of views', 'max')):
+            models.setdefault(name, []).append(breast_predictions(sv, b, how))
+        models.setdefault('two-view, shared VGG16', []).append(b)
+    table = compare_breast_level(models, cfg2)
+    atomic_write(two/'comparison.csv', table.to_csv())
+    fig = plot_comparison(table)
+    with atomic_path(two/'comparison.png') as tmp: fig.savefig(tmp, format='png', dpi=90)
+    plt.close(fig)
+    return table
+
+# %% ../nbs/08_multiview.ipynb #b770d148
+def plot_comparison(table:pd.DataFrame, # from `compare_breast_level`
+                    metrics=('roc_auc', 'pr_auc', 'sensitivity', 'specificity'), # metrics shown, one panel each
+                   )->plt.Figure:
+    "Each model's test metrics with their 95% patient-bootstrap intervals."
+    fig, axs = plt.subplots(1, len(metrics), figsize=(2.4 * len(metrics) + 1.6, 0.4 * len(table) + 1.3), dpi=90, sharey=True, layout='constrained')
+    y = np.arange(len(table))[::-1]
+    for ax, m in zip(np.atleast_1d(axs), metrics):
+        v = table[m].to_numpy(float)
+        ax.errorbar(v, y, xerr=[v - table[f"{m}_lo"].to_numpy(float), table[f"{m}_hi"].to_numpy(float) - v], fmt='o', capsize=3)
+        ax.set(xlim=(0, 1.02), title=m.replace('_', ' ')); ax.grid(axis='x', alpha=0.3)
+    np.atleast_1d(axs)[0].set_yticks(y, table.index, fontsize=8)
+    return fig
