@@ -150,7 +150,7 @@ def figure(self:Explorer, row:pd.Series, # a predictions row
     "A matplotlib figure of the panels of predictions `row`."
     ps = self.panels(row) if ps is None else ps
     widths = [p['image'].shape[1] / p['image'].shape[0] if p.get('image') is not None else 1 for p in ps]
-    fig, axs = plt.subplots(1, len(ps), figsize=(sum(widths) * 2.6 + 0.2, 2.9), width_ratios=widths, squeeze=False)
+    fig, axs = plt.subplots(1, len(ps), figsize=(sum(widths) * 2.0 + 0.2, 2.3), width_ratios=widths, squeeze=False)
     for ax, p in zip(axs[0], ps):
         ax.set_title(p['title'], fontsize=9); ax.axis('off')
         if p.get('image') is None: ax.text(0.5, 0.5, p.get('error', ''), ha='center', va='center', wrap=True, fontsize=7); continue

@@ -182,6 +182,7 @@ def train_multiview(cfg:Config, # the run's settings (whole mode)
     from bcc.core import package_versions, runtime_info, seed_everything
     from bcc.train import check_inputs, class_weights, compile_model, get_strategy, set_phase, speed_settings, RunState, ScalarLogger
     if cfg.mode != 'whole': raise ValueError(f"Config.mode={cfg.mode!r}: two-view models need whole-mode images")
+    if not 0 <= cfg.warmup_epochs <= cfg.epochs: raise ValueError(f"Config.warmup_epochs={cfg.warmup_epochs} is not in 0..epochs ({cfg.epochs})")
     run = Path(cfg.run_dir)
     if (info := _start_run(cfg, resume, force)) is None: return run
     cfg = prepare_data(cfg); inputs = check_inputs(cfg)
