@@ -55,7 +55,7 @@ def _cam_fn(model:keras.Model, layer:str):
     fns = _CAM_FNS.setdefault(model, {})
     if layer not in fns:
         gm, to_logit = gradcam_model(model, layer)
-        @tf.function(reduce_retracing=True)
+        @tf.function(reduce_retracing=True, autograph=False)
         def fn(x):
             with tf.GradientTape() as tape:
                 feats, pre = gm(x, training=False)
@@ -65,6 +65,7 @@ def _cam_fn(model:keras.Model, layer:str):
         fns[layer] = fn
     return fns[layer]
 
+# %% ../nbs/06_explain.ipynb #6fa709ba
 def grad_cam(model:keras.Model, # a bcc model: input `image`, output layer `probability`
              images:np.ndarray, # batch [B, H, W, 3] of raw 0..255 pixels, as `make_dataset` yields
              layer:str=LAYER, # name of the convolutional layer to explain
@@ -203,10 +204,13 @@ def gradcam_gallery(scores:pd.DataFrame, # per-record rows: record_id, label, pr
         ax_row[0].set_ylabel(f"{name}\n({len(d)})", fontsize=9)
         for ax, r in zip(ax_row, [*d.itertuples(), *[None] * n]):
             ax.set_xticks([]); ax.set_yticks([])
-            if r is None: continue
+            if r is None:
+                for s in ax.spines.values(): s.set_visible(False)
+                continue
             img, heat, mask = thumbs[r.record_id]
             ax.imshow(overlay(img, heat)); ax.contour(mask, [0.25], colors='white', linewidths=0.8)
-            ax.set_title(f"{r.record_id[-28:]}\np={r.probability:.2f} {'hit' if r.hit else 'miss'}", fontsize=7)
+            name = r.record_id[r.record_id.find('P_'):] if 'P_' in r.record_id else r.record_id
+            ax.set_title(f"{name}\np={r.probability:.2f} {'hit' if r.hit else 'miss'}", fontsize=7)
     fig.suptitle(f"Grad-CAM ({LAYER}) at threshold {threshold:.2f}", fontsize=10); fig.tight_layout()
     return fig
 
@@ -270,6 +274,8 @@ def _save_explanations(run_dir:Path, split:str, scores:pd.DataFrame, thumbs:dict
                        n_gallery:int)->dict:
     "Write the per-record scores, the gallery and the summary in metrics.json; return them."
     import matplotlib.pyplot as plt
+    cols = ['record_id', 'image_id', 'abnormality_type', 'label', 'probability', 'hit', 'iou', 'random_hit', 'random_iou', 'problem']
+    scores = scores.reindex(columns=cols)
     with atomic_path(run_dir/f"localization_{split}.csv") as tmp: scores.to_csv(tmp, index=False)
     ok = scores[scores.problem == '']
     if ok.empty: raise ValueError(f"{run_dir}: no {split} record could be scored; see localization_{split}.csv")
@@ -278,6 +284,6 @@ def _save_explanations(run_dir:Path, split:str, scores:pd.DataFrame, thumbs:dict
                by_type=localization_summary(ok))
     fig = gradcam_gallery(ok, thumbs, thr, n_gallery); plt.close(fig)
     name = 'gradcam_gallery.png' if split == 'test' else f"gradcam_gallery_{split}.png"
-    with atomic_path(run_dir/'figures'/name) as tmp: fig.savefig(tmp, format='png', dpi=90)
+    with atomic_path(run_dir/'figures'/name) as tmp: fig.savefig(tmp, format='png', dpi=72)
     merge_metrics(run_dir, **{'localization' if split == 'test' else f"localization_{split}": loc})
     return dict(localization=loc, scores=scores, figure=fig)
