@@ -52,6 +52,22 @@ def check_clean():
            r.stderr.strip()[-300:] or f"not clean (now cleaned): {changed[:5]}")
 
 
+def check_imports():
+    """nbdev's docs processing executes every cell whose code contains an import (even inside a function): such a
+    cell must hold imports only, or be exported, or be `eval: false`."""
+    import ast, json
+    t, bad = time.time(), []
+    for nb in sorted(NBS.glob('*.ipynb')):
+        for i, c in enumerate(json.loads(nb.read_text())['cells']):
+            src = ''.join(c['source'])
+            if c['cell_type'] != 'code' or re.search(r'^#\|\s*(export|exporti|exports|eval:\s*false)', src, re.M) or 'nbdev_export()' in src: continue
+            try: tree = ast.parse('\n'.join(l for l in src.splitlines() if not l.lstrip().startswith(('%', '!'))))
+            except SyntaxError: continue
+            if any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(tree)) and \
+               any(not isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body): bad.append(f'{nb.name} cell {i}')
+    record('imports: cells with imports hold only imports', not bad, time.time() - t, ', '.join(bad[:8]))
+
+
 def proc_docs():
     "nbdev's docs processing, in a process of its own (it executes the notebooks' import cells)."
     r = sh(sys.executable, __file__, '_proc')
@@ -165,14 +181,14 @@ def check_browser():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('what', nargs='*', default=['export', 'clean', 'readme', 'notebooks', 'docs', 'browser'])
+    ap.add_argument('what', nargs='*', default=['export', 'clean', 'imports', 'readme', 'notebooks', 'docs', 'browser'])
     ap.add_argument('--flags', nargs='*', default=[], help='test flags to run anyway (slow, gpu, data)')
     ap.add_argument('--only', nargs='*', help='substrings of the notebook names to test')
     ap.add_argument('--write', action='store_true', help='with readme: write README.md')
     ap.add_argument('--n_workers', type=int, default=None)
     a = ap.parse_args()
     t0 = time.time()
-    steps = {'export': check_export, 'clean': check_clean, 'readme': lambda: check_readme(a.write),
+    steps = {'export': check_export, 'clean': check_clean, 'imports': check_imports, 'readme': lambda: check_readme(a.write),
              'notebooks': lambda: check_notebooks(a.flags, a.n_workers, a.only), 'docs': check_docs, 'browser': check_browser,
              '_proc': _proc}
     if a.what == ['_proc']: return _proc()
