@@ -170,7 +170,7 @@ def explain_record(cam:np.ndarray, # Grad-CAM map at the model's input size
                    geom:dict|str, # the record's geometry from the cache
                    image_file:str, # the original mammogram
                    mask_files:list, # its lesion mask files
-                   top_k:float=0.05, # fraction of the breast taken as the predicted region
+                   top_k:float=0.05, # fraction of the tissue seen taken as the predicted region
                    thumb:int=256, # longer side of the thumbnails kept
                   )->tuple:
     "Scores of one record against its masks (see `score_heatmap`) and thumbnails (image, heat, mask)."
@@ -184,7 +184,8 @@ def explain_record(cam:np.ndarray, # Grad-CAM map at the model's input size
         mk = read_mammogram(f)
         if mk.shape != img.shape: raise ValueError(f"{f}: mask {mk.shape} is not the size of its image {img.shape}")
         mask |= mk > 0.5
-    s = score_heatmap(heat, mask, breast_mask(img), top_k)
+    seen = cam_to_original(np.ones_like(cam, 'float32'), geom) > 0   # the window the network was shown
+    s = score_heatmap(heat, mask, breast_mask(img) & seen, top_k)
     return s, tuple(_thumb(a, thumb) for a in (img, heat, mask.astype('float32')))
 
 # %% ../nbs/06_explain.ipynb #b0722bd5
@@ -192,6 +193,7 @@ def gradcam_gallery(scores:pd.DataFrame, # per-record rows: record_id, label, pr
                     thumbs:dict, # record_id -> (image, heat, mask) thumbnails
                     threshold:float, # the operating threshold (fixed on validation)
                     n:int=3, # examples per row
+                    layer:str=LAYER, # the layer the maps came from (for the title)
                    ):
     "A figure with rows of true positives, false positives and false negatives, heatmaps and lesion outlines."
     import matplotlib.pyplot as plt
@@ -211,7 +213,7 @@ def gradcam_gallery(scores:pd.DataFrame, # per-record rows: record_id, label, pr
             ax.imshow(overlay(img, heat)); ax.contour(mask, [0.25], colors='white', linewidths=0.8)
             name = r.record_id[r.record_id.find('P_'):] if 'P_' in r.record_id else r.record_id
             ax.set_title(f"{name}\np={r.probability:.2f} {'hit' if r.hit else 'miss'}", fontsize=7)
-    fig.suptitle(f"Grad-CAM ({LAYER}) at threshold {threshold:.2f}", fontsize=10); fig.tight_layout()
+    fig.suptitle(f"Grad-CAM ({layer}) at threshold {threshold:.2f}", fontsize=10); fig.tight_layout()
     return fig
 
 # %% ../nbs/06_explain.ipynb #65e56624
@@ -239,6 +241,7 @@ def explain_run(run_dir:str|Path, # a run folder written by `bcc.train.train`
                 n_gallery:int=3, # examples per row of the gallery
                 batch_size:int=8, # images per Grad-CAM batch
                 limit:int|None=None, # explain only the first `limit` records (quick looks)
+                layer:str=LAYER, # the convolutional layer to explain
                )->dict:
     "Grad-CAM a run's `split`, score it against the ROI masks, save scores, gallery and `metrics.json` entry."
     from bcc.cache import cache_table, make_dataset
@@ -250,13 +253,13 @@ def explain_run(run_dir:str|Path, # a run folder written by `bcc.train.train`
     ds = make_dataset(cfg.cache_dir, split, batch_size=batch_size, with_ids=True).take(math.ceil(len(table) / batch_size))
     rows, thumbs, recs = [], {}, table.set_index('record_id')
     for x, y, ids in progress(ds, f"Grad-CAM {split}", total=math.ceil(len(table) / batch_size)):
-        cams, probs = grad_cam(model, x.numpy())
+        cams, probs = grad_cam(model, x.numpy(), layer)
         for cam, p, lab, rid in zip(cams, probs, y.numpy(), ids.numpy()):
             rid = rid.decode() if isinstance(rid, bytes) else str(rid)
             if rid not in recs.index: continue                    # past `limit`
             r = dict(record_id=rid, image_id=recs.image_id[rid], label=int(lab), probability=float(p))
             rows.append(_explain_one(r, cam, recs.geom[rid], files, abn, top_k, thumbs))
-    return _save_explanations(run_dir, split, pd.DataFrame(rows), thumbs, thr, top_k, n_gallery)
+    return _save_explanations(run_dir, split, pd.DataFrame(rows), thumbs, thr, top_k, n_gallery, layer)
 
 # %% ../nbs/06_explain.ipynb #9cd93f79
 def _explain_one(row:dict, cam, geom, files:pd.Series, abn:pd.DataFrame, top_k:float, thumbs:dict)->dict:
@@ -271,7 +274,7 @@ def _explain_one(row:dict, cam, geom, files:pd.Series, abn:pd.DataFrame, top_k:f
     except (ValueError, OSError) as e: return {**row, 'problem': str(e).splitlines()[0]}
 
 def _save_explanations(run_dir:Path, split:str, scores:pd.DataFrame, thumbs:dict, thr:float, top_k:float,
-                       n_gallery:int)->dict:
+                       n_gallery:int, layer:str=LAYER)->dict:
     "Write the per-record scores, the gallery and the summary in metrics.json; return them."
     import matplotlib.pyplot as plt
     cols = ['record_id', 'image_id', 'abnormality_type', 'label', 'probability', 'hit', 'iou', 'random_hit', 'random_iou', 'problem']
@@ -279,10 +282,10 @@ def _save_explanations(run_dir:Path, split:str, scores:pd.DataFrame, thumbs:dict
     with atomic_path(run_dir/f"localization_{split}.csv") as tmp: scores.to_csv(tmp, index=False)
     ok = scores[scores.problem == '']
     if ok.empty: raise ValueError(f"{run_dir}: no {split} record could be scored; see localization_{split}.csv")
-    loc = dict(split=split, layer=LAYER, top_k=top_k, threshold=thr, n_scored=len(ok), n_skipped=len(scores) - len(ok),
-               baseline='a point (a region of the same size) drawn uniformly from the breast tissue',
+    loc = dict(split=split, layer=layer, top_k=top_k, threshold=thr, n_scored=len(ok), n_skipped=len(scores) - len(ok),
+               baseline='a point (a region of the same size) drawn uniformly from the breast tissue the network saw',
                by_type=localization_summary(ok))
-    fig = gradcam_gallery(ok, thumbs, thr, n_gallery); plt.close(fig)
+    fig = gradcam_gallery(ok, thumbs, thr, n_gallery, layer); plt.close(fig)
     name = 'gradcam_gallery.png' if split == 'test' else f"gradcam_gallery_{split}.png"
     with atomic_path(run_dir/'figures'/name) as tmp: fig.savefig(tmp, format='png', dpi=72)
     merge_metrics(run_dir, **{'localization' if split == 'test' else f"localization_{split}": loc})
