@@ -240,6 +240,6 @@ def reference_csv_dir(start:str|Path='.', # folder to start the upward search fr
     "Folder of the real case-description CSVs, or None when there is none nearby."
     if os.environ.get('BCC_CSV_DIR'): return Path(os.environ['BCC_CSV_DIR'])
     for p in [Path(start).resolve(), *Path(start).resolve().parents]:
-        cand = p/'shared'/'data'/'cbis-ddsm'/'csv'
-        if (cand/'mass_case_description_train_set.csv').exists(): return cand
+        for cand in (p/'shared'/'data'/'cbis-ddsm'/'csv', p/'data'/'cbis-ddsm'/'csv', p/'nbs'/'data'/'cbis-ddsm'/'csv'):
+            if (cand/'mass_case_description_train_set.csv').exists(): return cand
     return None
