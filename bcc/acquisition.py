@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 import pandas as pd
 from fastcore.script import call_parse
-from .core import atomic_write, in_colab
+from .core import atomic_write, in_colab, console_script
 
 # %% auto #0
 __all__ = ['KAGGLE_HANDLE', 'CSV_FILES', 'ABNORMALITY_COLUMNS', 'LABELS', 'KaggleCredentials', 'kaggle_credentials',
@@ -132,6 +132,7 @@ def download_cbis_ddsm(dest:str|Path, # folder that will hold csv/ and jpeg/
     return dest
 
 # %% ../nbs/01_acquisition.ipynb #3b560f04
+@console_script
 @call_parse
 def bcc_download(dest:str, # folder that will hold csv/ and jpeg/
                  force:bool=False, # download again even when complete

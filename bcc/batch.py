@@ -12,7 +12,7 @@ import yaml
 from fastcore.script import call_parse
 import numpy as np
 import matplotlib.pyplot as plt
-from .core import Config, coerce, atomic_write, atomic_path, progress
+from .core import Config, coerce, atomic_write, atomic_path, progress, console_script
 
 # %% auto #0
 __all__ = ['load_grid', 'expand_grid', 'run_names', 'training_notebook', 'run_state', 'strip_flagged', 'run_one', 'run_sweep',
@@ -208,6 +208,7 @@ def plot_sweep(table:pd.DataFrame, # from `summarize_sweep`
     return fig
 
 # %% ../nbs/09_batch.ipynb #ed362cc6
+@console_script
 @call_parse
 def bcc_sweep(grid_file:str, # JSON or YAML grid of Config fields (a value or a list of values each)
               out:str='sweep', # sweep folder: notebooks/, work/, sweep.csv, comparison.csv, sweep.png

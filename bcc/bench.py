@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import cv2
-from .core import Config
+from .core import Config, console_script
 from .preprocess import preprocess
 
 # %% auto #0
@@ -31,6 +31,7 @@ def _value(s:str):
     return s
 
 # %% ../nbs/03b_bench.ipynb #2ba1bd4b
+@console_script
 def bcc_bench(argv:list|None=None, # arguments (default: the command line): NAME then `--option value` pairs
              )->dict:
     "Console script: run the benchmark NAME (see `BENCHES`) with its options; print and return its figures."

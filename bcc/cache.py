@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import cv2
-from .core import Config, atomic_path, atomic_write, config_parser, config_from_args, file_sha256, progress
+from .core import Config, atomic_path, atomic_write, config_parser, config_from_args, file_sha256, progress, console_script
 from .preprocess import preprocess
 
 # %% auto #0
@@ -272,6 +272,7 @@ def prepare_data(cfg:Config, # the run's config
     return cfg
 
 # %% ../nbs/03a_cache.ipynb #70b5adeb
+@console_script
 def bcc_cache(argv:list|None=None, # arguments (default: the command line)
              ):
     "Console script: build (or complete) the preprocessed cache of every split."

@@ -14,8 +14,8 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['Config', 'coerce', 'atomic_path', 'atomic_write', 'config_parser', 'config_from_args', 'config_from_params',
-           'seed_everything', 'in_colab', 'runtime_info', 'notebook_config', 'package_versions', 'file_sha256',
-           'progress', 'reference_csv_dir']
+           'exit_status', 'console_script', 'seed_everything', 'in_colab', 'runtime_info', 'notebook_config',
+           'package_versions', 'file_sha256', 'progress', 'reference_csv_dir']
 
 # %% ../nbs/00_core.ipynb #9811e262
 @dataclass
@@ -161,6 +161,17 @@ def config_from_params(ns:dict, # a namespace such as `globals()`
     "A `Config` from the variables in `ns` that are named like its fields."
     names = {f.name for f in fields(Config)}
     return (base or Config()).update(**{k: v for k,v in ns.items() if k in names})
+
+# %% ../nbs/00_core.ipynb #9d16f02f
+def exit_status(result, # what a console script's function returned
+               )->int:
+    "The exit status for `result`: an int is the status; anything else (None, a table, a path) means success."
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
+
+def console_script(f): # a console script's function, called without arguments by its entry point
+    "Decorator: give `f` a `main` for its `settings.ini` entry (`module:f.main`) that exits 0 unless `f` fails."
+    f.main = lambda: exit_status(f())
+    return f
 
 # %% ../nbs/00_core.ipynb #8a36317f
 def seed_everything(seed:int=42, # the one seed

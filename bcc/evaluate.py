@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from fastcore.script import call_parse
-from .core import Config, atomic_write, file_sha256, progress
+from .core import Config, atomic_write, file_sha256, progress, console_script
 
 # %% auto #0
 __all__ = ['PRED_COLUMNS', 'METRICS', 'synthetic_predictions', 'cumulative_counts', 'weighted_metrics', 'binary_metrics',
@@ -266,6 +266,7 @@ def compare_runs(run_dirs:list, # evaluated run folders (with metrics.json)
     return pd.DataFrame(rows)
 
 # %% ../nbs/05_evaluation.ipynb #5bf87eae
+@console_script
 @call_parse
 def bcc_evaluate(run_dir:str, # run folder written by bcc_train
                  n_bootstrap:int=None, # bootstrap resamples (default: the run's config)

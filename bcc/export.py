@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import keras, tensorflow as tf
 from fastcore.script import Param, call_parse
-from .core import Config, atomic_write, progress
+from .core import Config, atomic_write, progress, console_script
 
 # %% auto #0
 __all__ = ['export_serving', 'serving_command', 'rest_body', 'load_predictor', 'prepare_input', 'predict_file', 'predict_files',
@@ -144,6 +144,7 @@ def predict_files(model:keras.Model, # a bcc model
     return pd.DataFrame(rows, columns=['file', 'probability', 'prediction', 'heatmap', 'error'])
 
 # %% ../nbs/07_export.ipynb #9f7efab2
+@console_script
 @call_parse
 def bcc_predict(model:str, # a run folder, or a .keras file with its run's config.json beside it
                 files:Param('DICOM, JPEG or PNG images', str, nargs='+'),

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json, sys, time
 from pathlib import Path
-from .core import Config, config_parser, config_from_args, progress
+from .core import Config, config_parser, config_from_args, progress, console_script
 
 # %% auto #0
 __all__ = ['DEMO', 'run_pipeline', 'headline', 'bcc_demo']
@@ -41,6 +41,7 @@ def headline(metrics:dict, # the contents of a run's metrics.json
     return '\n'.join(lines + [f"threshold    {metrics['threshold']:.3f} (fixed on validation)"])
 
 # %% ../nbs/05b_pipeline.ipynb #cf50b463
+@console_script
 def bcc_demo(argv:list|None=None, # command-line arguments (default: sys.argv)
             )->dict:
     "Run the whole bcc pipeline (synthetic data unless --root) and print the headline metrics."

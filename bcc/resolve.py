@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from fastcore.script import call_parse
-from .core import atomic_path, atomic_write, file_sha256, progress
+from .core import atomic_path, atomic_write, file_sha256, progress, console_script
 from .acquisition import load_case_descriptions, image_table, dataset_counts
 
 # %% auto #0
@@ -209,6 +209,7 @@ def load_index(index_dir:str|Path, # folder written by `build_index`
     return _read_csv(d/'images.csv'), _read_csv(d/'abnormalities.csv')
 
 # %% ../nbs/01a_resolve.ipynb #345e1827
+@console_script
 @call_parse
 def bcc_index(root:str, # dataset folder (Kaggle or TCIA layout)
               out:str='bcc_work/index', # where the index files go

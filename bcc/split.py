@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
-from .core import atomic_write, file_sha256
+from .core import atomic_write, file_sha256, console_script
 from .resolve import load_index
 
 # %% auto #0
@@ -202,6 +202,7 @@ def plot_split(images:pd.DataFrame, # image table with `patient_id, label, abnor
     return fig
 
 # %% ../nbs/02_patient_split.ipynb #6b68e065
+@console_script
 def bcc_split(argv:list|None=None, # arguments (default: the command line)
              ):
     "Console script: split the patients of the index in INDEX_DIR and save the split with its sha256."

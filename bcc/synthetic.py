@@ -10,7 +10,7 @@ import numpy as np, pandas as pd, cv2, pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 from fastcore.script import call_parse
-from .core import atomic_write, atomic_path, progress, file_sha256, reference_csv_dir
+from .core import atomic_write, atomic_path, progress, file_sha256, reference_csv_dir, console_script
 
 # %% auto #0
 __all__ = ['CASE_COLUMNS', 'CASE_FILES', 'DICOM_INFO_COLUMNS', 'META_COLUMNS', 'TCIA_METADATA_COLUMNS', 'phantom', 'mass_lesion',
@@ -436,6 +436,7 @@ def synthetic_truth(dest:str|Path, # a folder written by `make_synthetic`
     for c in ('image_file', 'crop_file', 'mask_file'): t[c] = [str(Path(dest).resolve()/f) for f in t[c]]
     return t
 
+@console_script
 @call_parse
 def bcc_synth(dest:str, # folder to write the dataset into
               n_patients:int=24, # number of patients (at least 4)

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import keras
 import tensorflow as tf
 from keras import layers
-from .core import (Config, atomic_path, atomic_write, config_parser, config_from_args, config_from_params,
+from .core import (console_script, Config, atomic_path, atomic_write, config_parser, config_from_args, config_from_params,
                       notebook_config, package_versions, runtime_info, seed_everything)
 from .resolve import load_index
 from .split import LeakageError, load_split, assert_no_leakage
@@ -331,6 +331,7 @@ def load_run(run_dir, # a run folder written by `train`
     return Config.load(run/'config.json'), _load_model(run/'best.keras', info.get('policy', 'float32')), info
 
 # %% ../nbs/04_training.ipynb #7f1b05a5
+@console_script
 def bcc_train(argv:list|None=None, # arguments (default: the command line)
              )->Path:
     "Console script: train the run given by `--config FILE` and `--<Config field> value` options."
