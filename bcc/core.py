@@ -168,9 +168,24 @@ def exit_status(result, # what a console script's function returned
     "The exit status for `result`: an int is the status; anything else (None, a table, a path) means success."
     return result if isinstance(result, int) and not isinstance(result, bool) else 0
 
+def _run_script(f):
+    "Call `f` as its console script: a `call_parse` function with the arguments `sys.argv` gives."
+    g = getattr(f, '__wrapped__', None)
+    if g is None: return f()
+    from fastcore.script import anno_parser
+    p = anno_parser(g)
+    known = {o for a in p._actions for o in a.option_strings}
+    def spell(a): # `--n_patients` or `--n-patients`, as this fastcore's parser names it
+        name, eq, val = a.partition('=')
+        if not name.startswith('--') or name in known: return a
+        alt = [n for n in (name.replace('_', '-'), '--' + name[2:].replace('-', '_')) if n in known]
+        return alt[0] + eq + val if alt else a
+    args = vars(p.parse_args([spell(a) for a in sys.argv[1:]])); args.pop('pdb', None); args.pop('xtra', None)
+    return g(**args)
+
 def console_script(f): # a console script's function, called without arguments by its entry point
     "Decorator: give `f` a `main` for its `settings.ini` entry (`module:f.main`) that exits 0 unless `f` fails."
-    f.main = lambda: exit_status(f())
+    f.main = lambda: exit_status(_run_script(f))
     return f
 
 # %% ../nbs/00_core.ipynb #8a36317f
