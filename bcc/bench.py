@@ -4,7 +4,7 @@
 
 # %% ../nbs/03b_bench.ipynb #920c006f
 from __future__ import annotations
-import argparse, importlib, json, os, resource, subprocess, sys, tempfile, time
+import argparse, importlib, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -172,7 +172,7 @@ def bench_cache(n_epoch:int=128, # full-size JPEGs read by the Keras habit
                 work:str='', # folder for the JPEGs and caches (default: a temporary one)
                )->dict:
     "Peak memory of building caches of `mem_sizes` images, and epoch images/s from the cache vs Keras on JPEGs."
-    import tensorflow as tf, keras
+    import keras
     from bcc.cache import build_cache, make_dataset
     work = Path(work or tempfile.mkdtemp(prefix='bcc_bench_')); jp = _full_jpegs(work, n_epoch)
     files = sorted(str(f) for f in jp.rglob('*.jpg'))
@@ -190,6 +190,6 @@ def bench_cache(n_epoch:int=128, # full-size JPEGs read by the Keras habit
     r = dict(peak_mb={n: round(m['main_mb'] + m['worker_mb']) for n, m in mem.items()},
              peak_detail_mb={n: {k: round(v) for k, v in m.items()} for n, m in mem.items()},
              cache_img_s=cache, keras_jpeg_img_s=habit, speedup=cache / habit)
-    print(f"peak memory building the cache (builder + largest worker): " + ', '.join(f"{n} images {v} MB" for n, v in r['peak_mb'].items()))
+    print("peak memory building the cache (builder + largest worker): " + ', '.join(f"{n} images {v} MB" for n, v in r['peak_mb'].items()))
     print(f"epoch: {cache:.0f} img/s from the cache vs {habit:.1f} img/s with image_dataset_from_directory on full-size JPEGs: {cache / habit:.0f}x")
     return r

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03a_cache.ipynb #b655747c
 from __future__ import annotations
-import argparse, hashlib, json, math, multiprocessing as mp, os, sys, time
+import hashlib, json, math, multiprocessing as mp, os, sys, time
 from pathlib import Path
 import numpy as np
 import pandas as pd

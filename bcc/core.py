@@ -5,7 +5,7 @@
 # %% ../nbs/00_core.ipynb #61995dce
 from __future__ import annotations
 import argparse, contextlib, dataclasses, hashlib, json, os, platform, random, sys, tempfile
-from dataclasses import dataclass, field, fields, asdict
+from dataclasses import dataclass, fields, asdict
 from pathlib import Path
 from typing import Any, Iterable
 import numpy as np

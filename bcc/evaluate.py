@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_evaluation.ipynb #abe90d14
 from __future__ import annotations
-import json, math, os
+import json, math
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -150,22 +150,13 @@ def bootstrap_metrics(df:pd.DataFrame, # predictions table with `label`, `probab
     return {k: dict(zip(('value', 'lo', 'hi'), (point[k], *_interval(boot[k], ci)))) for k in METRICS}
 
 # %% ../nbs/05_evaluation.ipynb #1cce47fa
-def _read_run(run_dir)->tuple:
-    run_dir = Path(run_dir)
-    for f in ('config.json', 'run.json'):
-        if not (run_dir/f).exists(): raise FileNotFoundError(f"{run_dir/f}: missing; is {run_dir} a run folder written by bcc_train?")
-    try: info = json.loads((run_dir/'run.json').read_text())
-    except json.JSONDecodeError as e: raise ValueError(f"{run_dir/'run.json'}: not valid JSON ({e})") from None
-    cfg, work = Config.load(run_dir/'config.json'), run_dir.resolve().parent.parent
-    if run_dir.parent.name == 'runs' and Path(cfg.work_dir).resolve() != work: cfg = cfg.update(work_dir=str(work))
-    return cfg, info
-
 def check_run_split(run_dir, # run folder with config.json and run.json
                     images:pd.DataFrame|None=None, # image table to audit against; default `load_index(cfg.index_dir)`
                    )->pd.DataFrame:
     "The run's split table, refused if its hash differs from run.json's `split_hash` or if it leaks."
     from bcc.split import load_split
-    cfg, info = _read_run(run_dir)
+    from bcc.train import read_run
+    cfg, info = read_run(run_dir)
     rec, path = info.get('split_hash'), Path(cfg.split_file)
     if not rec: raise ValueError(f"{Path(run_dir)/'run.json'}: no split_hash recorded; cannot check the split")
     if not path.exists(): raise FileNotFoundError(f"{path}: the split file of run {run_dir} is missing")
@@ -225,15 +216,15 @@ def evaluate_run(run_dir, # run folder written by `bcc.train.train`
                  images:pd.DataFrame|None=None, # image table; default `load_index(cfg.index_dir)`
                 )->dict:
     "Evaluate a trained run on its validation and test patients; write predictions, metrics, figures and report."
+    from bcc.train import read_run, load_run
     run_dir = Path(run_dir)
-    cfg, info = _read_run(run_dir)
+    cfg, info = read_run(run_dir)
     if images is None:
         from bcc.resolve import load_index
         images = load_index(cfg.index_dir)[0]
     split = check_run_split(run_dir, images)
     from bcc.cache import cache_hash
     from bcc.report import write_report
-    from bcc.train import load_run
     if info.get('cache_hash') and (h := cache_hash(cfg.cache_dir)) != info['cache_hash']:
         raise ValueError(f"{cfg.cache_dir}: cache hash {h} differs from the cache_hash {info['cache_hash']} recorded in "
                          f"{run_dir/'run.json'}; the cache was rebuilt since training")

@@ -221,7 +221,6 @@ def _run_context(run_dir:Path)->tuple:
     "(cfg with paths under the run's work folder, model, the validation-fixed threshold)."
     from bcc.train import load_run
     cfg, model, _ = load_run(run_dir)
-    if run_dir.parent.name == 'runs': cfg = cfg.update(work_dir=str(run_dir.parent.parent), run_name=run_dir.name)
     path = run_dir/'metrics.json'
     if 'threshold' not in (json.loads(path.read_text()) if path.exists() else {}):
         from bcc.evaluate import evaluate_run

@@ -5,13 +5,11 @@
 # %% ../nbs/10_explorer.ipynb #94eb859c
 from __future__ import annotations
 import io, json
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 import numpy as np
 import pandas as pd
 import ipywidgets as widgets
-import matplotlib
 import matplotlib.pyplot as plt
 import cv2
 from fastcore.basics import patch
@@ -218,15 +216,13 @@ def from_run(cls:Explorer, run_dir, # a run folder trained by `bcc.train.train` 
              height:int=256, # panel height in pixels
             )->Explorer:
     "An explorer of a run: its predictions and threshold, the index's masks and crops, Grad-CAM on demand."
-    import keras
     from bcc.resolve import load_index
+    from bcc.train import load_run
     run = Path(run_dir)
-    for f in ('config.json', 'metrics.json', 'best.keras'):
-        if not (run/f).exists(): raise FileNotFoundError(f"{run/f}: missing; train and evaluate the run first (bcc_evaluate {run})")
-    cfg = Config.load(run/'config.json')
-    if run.parent.name == 'runs': cfg = cfg.update(work_dir=str(run.parent.parent), run_name=run.name)
+    cfg, model, _ = load_run(run)
+    if not (run/'metrics.json').exists(): raise FileNotFoundError(f"{run/'metrics.json'}: missing; evaluate the run first (bcc_evaluate {run})")
     images, abn = load_index(cfg.index_dir)
-    model, preds = keras.models.load_model(run/'best.keras'), []
+    preds = []
     for s in splits:
         f = run/f"predictions_{s}.csv"
         if f.exists(): p = pd.read_csv(f)

@@ -72,10 +72,11 @@ def load_predictor(model_path:str|Path, # a run folder, or a .keras file with it
         from bcc.train import load_run
         cfg, model, _ = load_run(p); run = p
     elif p.suffix == '.keras' and p.is_file():
-        import bcc.train                                            # registers bcc's layers for deserialisation
+        from bcc.train import read_run, _load_model                 # bcc.train also registers bcc's layers
         run = p.parent
         if not (run/'config.json').exists(): raise ValueError(f"{p}: no config.json beside it; its preprocessing is unknown")
-        cfg, model = Config.load(run/'config.json'), keras.models.load_model(p)
+        cfg, info = read_run(run, ('config.json',))
+        model = _load_model(p, info.get('policy', 'float32'))
     else: raise ValueError(f"{p}: neither a run folder nor a .keras file")
     m = run/'metrics.json'
     thr = json.loads(m.read_text()).get('threshold') if m.exists() else None

@@ -4,8 +4,6 @@
 
 # %% ../nbs/08_multiview.ipynb #0441e6dd
 from __future__ import annotations
-import json, shutil, time
-from dataclasses import asdict
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -151,24 +149,17 @@ def pair_dataset(pairs:pd.DataFrame, # breasts from `pair_views`
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 # %% ../nbs/08_multiview.ipynb #3c5407f7
-_NOT_TRAINING = {'workers', 'threshold_method', 'target_sensitivity', 'n_bootstrap'}  # settings a resumed run may change
-
 def _start_run(cfg:Config, resume:bool, force:bool)->dict|None:
     "run.json to continue from ({} = start afresh), or None when the run is finished and left alone."
+    from bcc.train import _read_json, _previous_run, _clear_run
     run = Path(cfg.run_dir)
-    try: info = json.loads((run/'run.json').read_text()) if (run/'run.json').exists() else {}
-    except json.JSONDecodeError as e: raise ValueError(f"{run/'run.json'}: not valid JSON ({e})") from None
-    if info and info.get('model') != 'two-view': raise ValueError(f"{run}: holds a single-view run; use another run_name")
-    if info.get('status') == 'finished' and not force:
+    if (old := _read_json(run/'run.json')) and old.get('model') != 'two-view':
+        raise ValueError(f"{run}: holds a single-view run; use another run_name")
+    info = _previous_run(cfg, run, resume, force)                 # refuses a resumed run with other settings
+    if info.get('status') == 'finished':
         print(f"{run}: finished ({info['epochs_done']} epochs); force=True trains it again"); return None
-    if info and resume and not force:
-        old, new = asdict(Config.load(run/'config.json')), asdict(cfg)
-        if diff := [k for k in new if k not in _NOT_TRAINING and old[k] != new[k]]:
-            raise ValueError(f"{run}: trained with other settings ({', '.join(f'{k}={old[k]!r}' for k in diff)}); use another run_name or force=True")
-        return info
-    for f in ('run.json', 'history.csv', 'last.keras', 'best.keras'): (run/f).unlink(missing_ok=True)
-    shutil.rmtree(run/'logs', ignore_errors=True)
-    return {}
+    if not info: _clear_run(run)
+    return info
 
 # %% ../nbs/08_multiview.ipynb #da9ee1f9
 def train_multiview(cfg:Config, # the run's settings (whole mode)
@@ -177,37 +168,22 @@ def train_multiview(cfg:Config, # the run's settings (whole mode)
                     callbacks:list|None=None, # extra Keras callbacks
                    )->Path:
     "Prepare and check the data, then train the two-view model in `cfg.run_dir` in two phases."
-    import keras
     from bcc.cache import prepare_data
-    from bcc.core import package_versions, runtime_info, seed_everything
-    from bcc.train import check_inputs, class_weights, compile_model, get_strategy, set_phase, speed_settings, RunState, ScalarLogger
+    from bcc.core import package_versions, runtime_info
+    from bcc.train import check_inputs, class_weights, fit_run, get_strategy
     if cfg.mode != 'whole': raise ValueError(f"Config.mode={cfg.mode!r}: two-view models need whole-mode images")
-    if not 0 <= cfg.warmup_epochs <= cfg.epochs: raise ValueError(f"Config.warmup_epochs={cfg.warmup_epochs} is not in 0..epochs ({cfg.epochs})")
     run = Path(cfg.run_dir)
     if (info := _start_run(cfg, resume, force)) is None: return run
     cfg = prepare_data(cfg); inputs = check_inputs(cfg)
     if info and info.get('cache_hash') != inputs['cache_hash']: raise ValueError(f"{run}/run.json: trained on another cache; use force=True")
     (tr, tr_imgs), (va, va_imgs) = split_pairs(cfg, 'train'), split_pairs(cfg, 'val')
-    done, speed, strategy = info.get('epochs_done', 0), speed_settings(cfg), get_strategy()
-    info = {**info, **inputs, 'model': 'two-view', 'breasts': {'train': len(tr), 'val': len(va)}, 'status': 'running',
-            'epochs_done': done, 'epochs': cfg.epochs, 'package_versions': package_versions(), 'runtime': runtime_info(), **speed}
-    cfg.save(run/'config.json'); atomic_write(run/'run.json', json.dumps(info, indent=2, default=str) + '\n')
-    seed_everything(cfg.seed + done, cfg.deterministic)
+    done, strategy = info.get('epochs_done', 0), get_strategy()
+    info = {**info, **inputs, 'model': 'two-view', 'breasts': {'train': len(tr), 'val': len(va)},
+            'package_versions': package_versions(), 'runtime': runtime_info()}
     bs = cfg.batch_size * strategy.num_replicas_in_sync
     train_ds = pair_dataset(tr, tr_imgs, bs, augment=cfg.augment, shuffle=True, seed=cfg.seed + done)
     val_ds, cw = pair_dataset(va, va_imgs, bs), class_weights(tr.label) if cfg.class_weights else None
-    with strategy.scope():
-        model = keras.models.load_model(run/'last.keras') if done else build_multiview_model(cfg, speed['policy'])
-        for phase, start, stop, lr in [('warmup', 0, cfg.warmup_epochs, cfg.lr_warmup), ('finetune', cfg.warmup_epochs, cfg.epochs, cfg.lr_finetune)]:
-            if done >= stop: continue
-            if done == start: set_phase(model, phase, cfg.finetune_blocks)
-            compile_model(model, cfg, lr, optimizer=model.optimizer if done > start else None, jit_compile=speed['jit_compile'])
-            model.fit(train_ds, validation_data=val_ds, initial_epoch=done, epochs=stop, class_weight=cw,
-                      callbacks=[RunState(run, info, phase), ScalarLogger(run/'logs'), *(callbacks or [])], verbose=2)
-            done = stop
-    info.update(status='finished', finished=time.strftime('%Y-%m-%d %H:%M:%S'))
-    atomic_write(run/'run.json', json.dumps(info, indent=2, default=str) + '\n')
-    return run
+    return fit_run(cfg, train_ds, val_ds, info, cw, callbacks, strategy, build=build_multiview_model)
 
 # %% ../nbs/08_multiview.ipynb #0eaf3e7a
 def predict_breasts(model, # a two-view model (inputs `cc`, `mlo`)
@@ -221,27 +197,20 @@ def predict_breasts(model, # a two-view model (inputs `cc`, `mlo`)
     p = np.concatenate([np.asarray(model(x, training=False), float).reshape(-1) for x, _ in pair_dataset(pairs, imgs, cfg.batch_size)])
     return pairs.assign(probability=p)
 
-def _run(run_dir)->tuple:
-    "(config with paths under the run's work folder, run.json) of a run folder."
-    run = Path(run_dir)
-    for f in ('config.json', 'run.json'):
-        if not (run/f).exists(): raise FileNotFoundError(f"{run/f}: missing; is {run} a run folder?")
-    cfg = Config.load(run/'config.json')
-    if run.parent.name == 'runs': cfg = cfg.update(work_dir=str(run.parent.parent), run_name=run.name)
-    return cfg, json.loads((run/'run.json').read_text())
-
 # %% ../nbs/08_multiview.ipynb #21118a9a
 def compare_views(two_view_run, # run folder of `train_multiview`
                   single_view_run, # run folder of `bcc.train.train` on the same split, evaluated or not
                  )->pd.DataFrame:
     "Breast-level test metrics of the two-view model and the single-view model (mean, max); saved with a figure."
-    import keras
+    from functools import cache
     from bcc.resolve import load_index
+    from bcc.train import read_run, load_run, _load_model
     two, one = Path(two_view_run), Path(single_view_run)
-    (cfg2, info2), (cfg1, info1) = _run(two), _run(one)
+    (cfg2, info2), (cfg1, info1) = read_run(two), read_run(one)
     if info2.get('split_hash') != info1.get('split_hash'):
         raise ValueError(f"{one}: split_hash {info1.get('split_hash')} differs from {two}'s {info2.get('split_hash')}; compare runs of one split")
-    images, model, models = load_index(cfg2.index_dir)[0], keras.models.load_model(two/'best.keras'), {}
+    images, model, models = load_index(cfg2.index_dir)[0], _load_model(two/'best.keras', info2.get('policy', 'float32')), {}
+    single = cache(lambda: load_run(one)[1])                       # loaded once, and only if a split lacks predictions
     for s in ('val', 'test'):
         b = predict_breasts(model, cfg2, s, images)
         atomic_write(two/f"predictions_breast_{s}.csv", b.to_csv(index=False))
@@ -249,7 +218,7 @@ def compare_views(two_view_run, # run folder of `train_multiview`
         if f.exists(): sv = pd.read_csv(f)
         else:
             from bcc.evaluate import predict
-            sv = predict(keras.models.load_model(one/'best.keras'), cfg1, s, images)
+            sv = predict(single(), cfg1, s, images)
         for name, how in (('single-view, mean of views', 'mean'), ('single-view, max of views', 'max')):
             models.setdefault(name, []).append(breast_predictions(sv, b, how))
         models.setdefault('two-view, shared VGG16', []).append(b)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05b_pipeline.ipynb #2fcbfae2
 from __future__ import annotations
-import json, sys, time
+import time
 from pathlib import Path
 from .core import Config, config_parser, config_from_args, progress, console_script
 
@@ -28,8 +28,7 @@ def run_pipeline(cfg:Config, # the config of every stage
     for name, step in progress(stages, 'bcc pipeline'):
         t = time.time(); out[name] = step(); times[name] = round(time.time() - t, 1)
     run_dir = Path(cfg.run_dir)
-    metrics = json.loads((run_dir/'metrics.json').read_text())
-    return dict(run_dir=run_dir, report=run_dir/'report.md', times=times, metrics=metrics)
+    return dict(run_dir=run_dir, report=run_dir/'report.md', times=times, metrics=out['evaluate and report'])
 
 # %% ../nbs/05b_pipeline.ipynb #3595e037
 def headline(metrics:dict, # the contents of a run's metrics.json

@@ -4,7 +4,6 @@
 
 # %% ../nbs/03_preprocessing.ipynb #7afef4f8
 from __future__ import annotations
-import os
 from pathlib import Path
 import numpy as np
 import cv2

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from fastcore.script import call_parse
 from .core import atomic_path, atomic_write, file_sha256, progress, console_script
-from .acquisition import load_case_descriptions, image_table, dataset_counts
+from .acquisition import load_case_descriptions, image_table
 
 # %% auto #0
 __all__ = ['detect_layout', 'file_catalog', 'looks_like_mask', 'resolve_files', 'build_index', 'load_index', 'bcc_index']

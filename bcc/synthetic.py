@@ -6,11 +6,11 @@
 from __future__ import annotations
 import csv, io, json, sys
 from pathlib import Path
-import numpy as np, pandas as pd, cv2, pydicom
+import numpy as np, pandas as pd, cv2
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 from fastcore.script import call_parse
-from .core import atomic_write, atomic_path, progress, file_sha256, reference_csv_dir, console_script
+from .core import atomic_write, progress, file_sha256, reference_csv_dir, console_script
 
 # %% auto #0
 __all__ = ['CASE_COLUMNS', 'CASE_FILES', 'DICOM_INFO_COLUMNS', 'META_COLUMNS', 'TCIA_METADATA_COLUMNS', 'phantom', 'mass_lesion',

@@ -5,6 +5,7 @@
 # %% ../nbs/04_training.ipynb #ca64b398
 from __future__ import annotations
 import json, math, os, shutil, time
+from typing import Callable
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np
@@ -16,13 +17,13 @@ from keras import layers
 from .core import (console_script, Config, atomic_path, atomic_write, config_parser, config_from_args, config_from_params,
                       notebook_config, package_versions, runtime_info, seed_everything)
 from .resolve import load_index
-from .split import LeakageError, load_split, assert_no_leakage
+from .split import LeakageError, load_split
 from .cache import prepare_data, make_dataset, load_manifest, cache_hash, cache_table
 
 # %% auto #0
 __all__ = ['VGG16_NOTOP_URL', 'VGG16_NOTOP_MD5', 'get_strategy', 'speed_settings', 'imagenet_weights', 'vgg16_base',
            'build_model', 'set_phase', 'make_loss', 'compile_model', 'class_weights', 'RunState', 'ScalarLogger',
-           'check_inputs', 'fit_run', 'train', 'plot_history', 'load_run', 'bcc_train', 'bench_train']
+           'check_inputs', 'fit_run', 'train', 'plot_history', 'read_run', 'load_run', 'bcc_train', 'bench_train']
 
 # %% ../nbs/04_training.ipynb #8d53f711
 def _strategy_kind(n_gpus:int, tpu:bool)->str:
@@ -212,8 +213,7 @@ def check_inputs(cfg:Config, # uses `index_dir`, `split_file`, `cache_dir`
     "Refuse a changed, foreign or leaking split and a changed cache; return the hashes a run records."
     images, _ = load_index(cfg.index_dir)
     man = load_manifest(cfg.cache_dir)
-    split = load_split(cfg.split_file, images)                        # sidecar hash and leakage audit
-    split = load_split(cfg.split_file, expected_hash=man['split_hash'])  # the split the cache was built from
+    split = load_split(cfg.split_file, images, expected_hash=man['split_hash'])  # sidecar, the cache's split, leakage
     h = cache_hash(cfg.cache_dir, verify=True)                        # every shard's sha256 against the manifest
     where = dict(zip(split.patient_id, split.split))
     for s in ('train', 'val', 'test'):
@@ -231,6 +231,7 @@ def fit_run(cfg:Config, # the run's settings; files go to `cfg.run_dir`
             class_weight:dict|None=None, # from `class_weights`, or None
             callbacks:list|None=None, # extra Keras callbacks
             strategy:tf.distribute.Strategy|None=None, # from `get_strategy()` when None
+            build:Callable=None, # `build(cfg, policy)` makes a fresh model; default `build_model`
            )->Path:
     "Train the warm-up and fine-tuning phases in `cfg.run_dir`, resuming from `last.keras` after `epochs_done` epochs."
     run, done = Path(cfg.run_dir), info.get('epochs_done', 0)
@@ -241,7 +242,7 @@ def fit_run(cfg:Config, # the run's settings; files go to `cfg.run_dir`
     cfg.save(run/'config.json'); _write_json(run/'run.json', info)
     seed_everything(cfg.seed + done, cfg.deterministic)
     with strategy.scope():
-        model = _load_model(run/'last.keras', speed['policy']) if done else build_model(cfg, speed['policy'])
+        model = _load_model(run/'last.keras', speed['policy']) if done else (build or build_model)(cfg, speed['policy'])
         for phase, start, stop, lr in [('warmup', 0, cfg.warmup_epochs, cfg.lr_warmup), ('finetune', cfg.warmup_epochs, cfg.epochs, cfg.lr_finetune)]:
             if done >= stop: continue
             if done == start: set_phase(model, phase, cfg.finetune_blocks)
@@ -321,14 +322,23 @@ def plot_history(run_dir, # a run folder with `history.csv`
     return fig
 
 # %% ../nbs/04_training.ipynb #85e6c262
+def read_run(run_dir, # a run folder written by `train`
+             needs:tuple=('config.json', 'run.json'), # files the caller needs in it
+            )->tuple:
+    "(cfg, info) of a run folder; a run moved to `<work>/runs/<name>` gets its paths from where it is now."
+    run = Path(run_dir)
+    for f in needs:
+        if not (run/f).exists(): raise FileNotFoundError(f"{run/f}: missing; is {run} a finished run folder?")
+    cfg, work = Config.load(run/'config.json'), run.parent.parent
+    if run.parent.name == 'runs' and (Path(cfg.work_dir).resolve(), cfg.run_name) != (work.resolve(), run.name):
+        cfg = cfg.update(work_dir=str(work), run_name=run.name)
+    return cfg, _read_json(run/'run.json')
+
 def load_run(run_dir, # a run folder written by `train`
             )->tuple:
-    "(cfg, model, info) of a run folder: its `Config`, `best.keras` and `run.json`."
-    run = Path(run_dir)
-    for f in ('config.json', 'run.json', 'best.keras'):
-        if not (run/f).exists(): raise FileNotFoundError(f"{run/f}: missing; is {run} a finished run folder?")
-    info = _read_json(run/'run.json')
-    return Config.load(run/'config.json'), _load_model(run/'best.keras', info.get('policy', 'float32')), info
+    "(cfg, model, info) of a run folder: its `Config` (see `read_run`), `best.keras` and `run.json`."
+    cfg, info = read_run(run_dir, ('config.json', 'run.json', 'best.keras'))
+    return cfg, _load_model(Path(run_dir)/'best.keras', info.get('policy', 'float32')), info
 
 # %% ../nbs/04_training.ipynb #7f1b05a5
 @console_script
