@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import keras
-from .core import atomic_path, atomic_write, progress
+from .core import atomic_path, progress
+from .report import merge_metrics
 
 # %% auto #0
 __all__ = ['LAYER', 'gradcam_model', 'grad_cam', 'cam_to_original', 'overlay', 'score_heatmap', 'localization_summary',
-           'merge_metrics', 'explain_record', 'gradcam_gallery', 'explain_run']
+           'explain_record', 'gradcam_gallery', 'explain_run']
 
 # %% ../nbs/06_explain.ipynb #dc17e024
 LAYER = 'block5_conv3'
@@ -146,18 +147,6 @@ def localization_summary(scores:pd.DataFrame, # one row per image: abnormality_t
     out = {'all': one(scores)}
     for t, d in scores.groupby('abnormality_type', sort=True): out[str(t)] = one(d)
     return out
-
-# %% ../nbs/06_explain.ipynb #9eee80ec
-def merge_metrics(run_dir:str|Path, # the run folder
-                  **sections, # top-level keys of metrics.json to set
-                 )->dict:
-    "Set `sections` in `run_dir/metrics.json`, keeping its other keys; written atomically."
-    path = Path(run_dir)/'metrics.json'
-    try: metrics = json.loads(path.read_text()) if path.exists() else {}
-    except json.JSONDecodeError as e: raise ValueError(f"{path}: not valid JSON ({e})") from None
-    metrics.update(sections)
-    atomic_write(path, json.dumps(metrics, indent=2, default=float) + '\n')
-    return metrics
 
 # %% ../nbs/06_explain.ipynb #61d937b3
 def _thumb(a:np.ndarray, side:int)->np.ndarray:

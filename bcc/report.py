@@ -16,8 +16,8 @@ from .evaluate import (METRICS, PRED_COLUMNS, binary_metrics, bootstrap_metrics,
 
 # %% auto #0
 __all__ = ['SUBGROUPS', 'NAMES', 'FIGURES', 'aggregate', 'table_counts', 'subgroup_metrics', 'curve_bands', 'plot_roc', 'plot_pr',
-           'plot_confusion', 'plot_calibration', 'plot_histograms', 'compute_metrics', 'render_report', 'write_report',
-           'show_figures']
+           'plot_confusion', 'plot_calibration', 'plot_histograms', 'compute_metrics', 'render_report', 'merge_metrics',
+           'write_report', 'show_figures']
 
 # %% ../nbs/05a_report.ipynb #ef09f846
 def _one(s): return s.iloc[0] if s.nunique(dropna=False) == 1 else 'mixed'
@@ -231,6 +231,18 @@ def render_report(m:dict, # the metrics from `compute_metrics`
     figs = ['', '## Figures (test images)', ''] + [f"![{t}](figures/{k}.png)" for k, t in FIGURES.items()]
     return '\n'.join(head + [table] + sub + figs + ['', _model_card(m, cfg, info), ''])
 
+# %% ../nbs/05a_report.ipynb #dde17b11
+def merge_metrics(run_dir:str|Path, # the run folder
+                  **sections, # top-level keys of metrics.json to set
+                 )->dict:
+    "Set `sections` in `run_dir/metrics.json`, keeping its other keys; written atomically."
+    path = Path(run_dir)/'metrics.json'
+    try: metrics = json.loads(path.read_text()) if path.exists() else {}
+    except json.JSONDecodeError as e: raise ValueError(f"{path}: not valid JSON ({e})") from None
+    metrics.update(sections)
+    atomic_write(path, json.dumps(metrics, indent=1, default=float) + '\n')
+    return metrics
+
 # %% ../nbs/05a_report.ipynb #7528afb7
 def write_report(val:pd.DataFrame, # validation predictions
                  test:pd.DataFrame, # test predictions
@@ -249,7 +261,7 @@ def write_report(val:pd.DataFrame, # validation predictions
     figs = dict(roc=plot_roc(b, m['test']['roc_auc']), pr=plot_pr(b, m['test']['pr_auc'], test['label'].mean()),
                 confusion=plot_confusion(test, thr), calibration=plot_calibration(test), histograms=plot_histograms(test, thr))
     for k, f in figs.items(): _save_fig(f, out/'figures'/f"{k}.png")
-    atomic_write(out/'metrics.json', json.dumps(_jsonable(m), indent=1) + '\n')
+    merge_metrics(out, **_jsonable(m))                                # keeps what later stages added
     atomic_write(out/'report.md', render_report(m, cfg, info))
     return m
 

@@ -269,9 +269,10 @@ def _previous_run(cfg:Config, run:Path, resume:bool, force:bool)->dict:
 
 def _clear_run(run:Path):
     "Remove what an earlier run left in `run`."
-    for f in ('run.json', 'config.json', 'history.csv', 'last.keras', 'best.keras', 'learning_curves.png'):
+    for f in ('run.json', 'config.json', 'history.csv', 'last.keras', 'best.keras', 'learning_curves.png', 'metrics.json', 'report.md'):
         (run/f).unlink(missing_ok=True)
-    shutil.rmtree(run/'logs', ignore_errors=True)
+    for f in [*run.glob('predictions_*.csv'), *run.glob('localization_*.csv')]: f.unlink()
+    for d in ('logs', 'figures'): shutil.rmtree(run/d, ignore_errors=True)
 
 # %% ../nbs/04_training.ipynb #4930bf96
 def train(cfg:Config, # the run's settings
