@@ -4,7 +4,7 @@
 
 # %% ../nbs/03b_bench.ipynb #920c006f
 from __future__ import annotations
-import argparse, importlib, json, os, subprocess, sys, tempfile, time
+import argparse, importlib, json, os, subprocess, sys, tempfile, time, unittest.mock
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -109,10 +109,10 @@ def bench_preprocess(n_dicom:int=8, # real DICOMs timed (at most 8)
                     )->dict:
     "Per-image ms of bare decode, the recipe and the naive path on real DICOMs and synthetic JPEGs; prints them."
     work = Path(work or tempfile.mkdtemp(prefix='bcc_bench_')); cfg = Config(image_size=image_size)
-    cv2.setNumThreads(1)   # one core per image, as in the cache's workers
-    rows = {'real DICOM (RLE, 16-bit)': _times(_real_dicoms()[:n_dicom], cfg, n_naive, repeat),
-            'synthetic JPEG (8-bit)': _times(_synthetic_jpegs(work, n_jpeg, jpeg_size), cfg, n_naive, repeat)}
-    cv2.setNumThreads(-1)
+    threads = cv2.getNumThreads(); cv2.setNumThreads(1)   # one core per image, as in the cache's workers
+    try: rows = {'real DICOM (RLE, 16-bit)': _times(_real_dicoms()[:n_dicom], cfg, n_naive, repeat),
+                 'synthetic JPEG (8-bit)': _times(_synthetic_jpegs(work, n_jpeg, jpeg_size), cfg, n_naive, repeat)}
+    finally: cv2.setNumThreads(threads)
     t = pd.DataFrame(rows).T
     print(t.round(2).to_string())
     out = dict(preprocess=t.to_dict('index'))
@@ -181,9 +181,8 @@ def bench_cache(n_epoch:int=128, # full-size JPEGs read by the Keras habit
     ims = pd.DataFrame(dict(image_id=[f"I{i:05d}" for i in range(n_cache)], patient_id=[f"P{i:05d}" for i in range(n_cache)],
                             label=[int('malignant' in f) for f in fs], abnormality_type='mass', image_file=fs))
     cfg = Config(work_dir=str(work/'epoch'), image_size=image_size, shard_size=128)
-    os.environ['BCC_QUIET'] = '1'
-    try: d = build_cache(cfg, ims, pd.DataFrame(dict(patient_id=ims.patient_id, split='train')), workers=os.cpu_count())
-    finally: os.environ.pop('BCC_QUIET')
+    with unittest.mock.patch.dict(os.environ, BCC_QUIET='1'):             # the user's own setting comes back after
+        d = build_cache(cfg, ims, pd.DataFrame(dict(patient_id=ims.patient_id, split='train')), workers=os.cpu_count())
     cache = _epoch_rate(lambda: make_dataset(d, 'train', batch_size, shuffle=True), epochs)
     habit = _epoch_rate(lambda: keras.utils.image_dataset_from_directory(jp, image_size=(image_size, image_size),
                                                                           batch_size=batch_size, verbose=False), 1)

@@ -67,10 +67,10 @@ def _init_worker(): cv2.setNumThreads(1)
 
 def _encode(job:tuple)->tuple:
     "Preprocess one record: (record_id, png bytes or None, geom JSON or reason)."
-    rec, cfg_d = job
+    rec, cfg = job
     if not rec['file']: return rec['record_id'], None, 'no image file (not found by the index)'
     try:
-        img, geom = preprocess(rec['file'], Config(**cfg_d), mask_path=rec['mask_file'] or None)
+        img, geom = preprocess(rec['file'], cfg, mask_path=rec['mask_file'] or None)
         ok, png = cv2.imencode('.png', img, list(PNG_PARAMS))
         if not ok: return rec['record_id'], None, f"{rec['file']}: PNG encoding failed"
         return rec['record_id'], png.tobytes(), json.dumps(geom)
@@ -98,7 +98,7 @@ def _write_shards(d:Path, todo:list, cfg:Config, workers:int):
     import tensorflow as tf
     from concurrent.futures import ProcessPoolExecutor
     import bcc.cache as m   # the workers import the functions by module name
-    jobs = [(r, {k: getattr(cfg, k) for k in ('mode', 'image_size', 'image_width', 'roi_margin', 'clahe_clip')}) for sh in todo for r in sh['records']]
+    jobs = [(r, cfg) for sh in todo for r in sh['records']]             # a Config pickles: the workers see every field
     pool = ProcessPoolExecutor(workers, mp.get_context('spawn'), m._init_worker) if workers > 1 and len(jobs) > 1 else None
     try:
         results = iter(pool.map(m._encode, jobs, chunksize=2) if pool else map(_encode, jobs))
@@ -262,11 +262,11 @@ def prepare_data(cfg:Config, # the run's config
     else: say(1, 'dataset', cfg.dataset_root)
     if not (cfg.index_dir/'index.json').exists(): build_index(cfg.dataset_root, cfg.index_dir, cfg.layout); say(2, 'index built', cfg.index_dir)
     else: say(2, 'index found', cfg.index_dir)
-    images, _ = load_index(cfg.index_dir)
+    images, abn = load_index(cfg.index_dir)
     if not Path(cfg.split_file).exists():
         save_split(patient_split(images, cfg.val_frac, cfg.test_frac, cfg.seed, cfg.official_test), cfg.split_file, images); say(3, 'split saved', cfg.split_file)
     else: say(3, 'split found', cfg.split_file)
-    c = load_manifest(build_cache(cfg, images))['counts']
+    c = load_manifest(build_cache(cfg, images, abnormalities=abn))['counts']
     n = ', '.join(f"{s} {v['written']}" for s, v in c.items())
     say(4, 'cache ready', f"{cfg.cache_dir} ({n} records)")
     return cfg

@@ -8,7 +8,6 @@ import argparse, sys
 from pathlib import Path
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
 from .core import atomic_write, file_sha256, console_script
 from .resolve import load_index
 
@@ -186,10 +185,11 @@ def split_summary(images:pd.DataFrame, # image table with `patient_id, label, ab
 # %% ../nbs/02_patient_split.ipynb #81111c39
 def plot_split(images:pd.DataFrame, # image table with `patient_id, label, abnormality_type`
                split:pd.DataFrame, # `patient_id, split` table
-              )->plt.Figure:
+              ): # -> a matplotlib Figure
     "Images and patients per split, and each split's shares of malignant images and abnormality types."
     a = attach_split(images, split).assign(pathology=lambda d: np.where(d.label == 1, 'malignant', 'benign'))
     n = a.groupby('split').patient_id.nunique().reindex(SPLITS).fillna(0).astype(int)
+    import matplotlib.pyplot as plt   # only here: the rest of bcc.split (and bcc_split) imports without it
     fig, axs = plt.subplots(1, 3, figsize=(11, 2.6), width_ratios=(1.2, 1, 1))
     a.split.value_counts().reindex(SPLITS).fillna(0).plot.bar(ax=axs[0], rot=0, title='images and patients', xlabel='')
     axs[0].bar_label(axs[0].containers[0], labels=[f"{n[s]} pat." for s in SPLITS], fontsize=8)
