@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_patient_split.ipynb #ef4bd853
 from __future__ import annotations
-import argparse, sys
+import argparse, functools, sys
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -42,6 +42,24 @@ def _order(pts:pd.DataFrame, seed:int)->pd.Index:
     tie = pd.Series(rng.random(len(pts)), index=pts.index)
     return pd.DataFrame({'u': u, 'tie': tie}).sort_values(['u', 'tie']).index
 
+# %% ../nbs/02_patient_split.ipynb #3c016e33
+def _counts(n:int, val_frac:float, test_frac:float)->tuple:
+    "(train, val, test) patients of a random split of `n` patients."
+    n_val, n_test = round(val_frac * n), round(test_frac * n)
+    return n - n_val - n_test, n_val, n_test
+
+def _enough(n:int, val_frac:float, test_frac:float)->bool:
+    "Whether `n` patients give every split whose fraction is above 0 (and train) at least one patient."
+    tr, va, te = _counts(n, val_frac, test_frac)
+    return tr >= 1 and (va >= 1 or val_frac == 0) and (te >= 1 or test_frac == 0)
+
+def _too_few(n:int, val_frac:float, test_frac:float)->str:
+    "The one-line refusal of a split of `n` patients that leaves a wanted split empty."
+    need = next(m for m in range(1, 10**6) if _enough(m, val_frac, test_frac))
+    wanted = ['train'] + [s for s, f in (('val', val_frac), ('test', test_frac)) if f > 0]
+    return (f"patient_split: {n} patient(s), too few for val_frac={val_frac}, test_frac={test_frac}: {', '.join(wanted)} each need at least one patient, "
+            f"which takes at least {need} (a split gets round(fraction x patients)); add patients or set a fraction to 0 to leave its split empty")
+
 # %% ../nbs/02_patient_split.ipynb #ad581396
 def patient_split(images:pd.DataFrame, # one row per image: `image_id, patient_id, label, abnormality_type` (+ `official_split`)
                   val_frac:float=0.15, # fraction of patients for validation
@@ -54,11 +72,16 @@ def patient_split(images:pd.DataFrame, # one row per image: `image_id, patient_i
         raise ValueError(f"val_frac={val_frac}, test_frac={test_frac}: each must be in [0, 1) and their sum below 1")
     pts = _patients(images)
     split, n_val = pd.Series('train', index=pts.index), round(val_frac * len(pts))
+    if not official_test and not _enough(len(pts), val_frac, test_frac): raise ValueError(_too_few(len(pts), val_frac, test_frac))
     if official_test:
         _need(images, ['official_split'], 'images table')
         test_p = pd.Index(images.loc[images.official_split == 'test', 'patient_id'].unique())
+        if not len(test_p): raise ValueError("patient_split: official_test=True, but no image is in the official test set")
         rest = _order(pts.drop(test_p), seed)
-        if n_val >= len(rest): raise ValueError(f"val_frac={val_frac}: no training patients left beside the official test set")
+        if n_val >= len(rest) or (val_frac > 0 and n_val == 0):
+            raise ValueError(f"patient_split: {len(pts)} patient(s), {len(test_p)} of them official test, too few for val_frac={val_frac} "
+                             f"with official_test=True: train{' and val' if val_frac > 0 else ''} each need at least one of the "
+                             f"{len(rest)} left (val gets round(val_frac x all patients) = {n_val}); add patients or set val_frac=0")
         split[test_p], split[rest[:n_val]] = 'test', 'val'
     else:
         order, n_test = _order(pts, seed), round(test_frac * len(pts))
@@ -219,7 +242,9 @@ def bcc_split(argv:list|None=None, # arguments (default: the command line)
         images, _ = load_index(a.index_dir)
         split = patient_split(images, a.val, a.test, a.seed, a.official_test)
         h = save_split(split, a.out, images)
-    except (ValueError, OSError) as e: sys.exit(f"bcc_split: {e}")
+    except (ValueError, OSError) as e:   # the options as typed on the command line, not patient_split's parameters
+        flags = {'val_frac=': '--val ', 'test_frac=': '--test ', 'official_test=True': '--official-test', 'patient_split: ': ''}
+        sys.exit(f"bcc_split: {functools.reduce(lambda m, kv: m.replace(*kv), flags.items(), str(e))}")
     print(split_summary(images, split).to_string())
     if a.official_test:
         m = attach_split(images, split).query("official_split == 'train' and split == 'test'")
