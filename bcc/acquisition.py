@@ -13,9 +13,9 @@ from fastcore.script import call_parse
 from .core import atomic_write, in_colab, console_script
 
 # %% auto #0
-__all__ = ['KAGGLE_HANDLE', 'CSV_FILES', 'ABNORMALITY_COLUMNS', 'LABELS', 'KaggleCredentials', 'kaggle_credentials',
+__all__ = ['KAGGLE_HANDLE', 'CSV_FILES', 'ABNORMALITY_COLUMNS', 'LABELS', 'IMAGE_KEY', 'KaggleCredentials', 'kaggle_credentials',
            'save_kaggle_credentials', 'KaggleHub', 'download_cbis_ddsm', 'bcc_download', 'load_case_descriptions',
-           'image_table', 'dataset_counts']
+           'image_table', 'listing_map', 'dataset_counts']
 
 # %% ../nbs/01_acquisition.ipynb #27f0c381
 KAGGLE_HANDLE = 'awsaf49/cbis-ddsm-breast-cancer-image-dataset'  # the Kaggle copy of CBIS-DDSM
@@ -200,28 +200,43 @@ def load_case_descriptions(csv_dir:str|Path, # folder of the four CSVs, or a dat
     return a
 
 # %% ../nbs/01_acquisition.ipynb #a0552d06
+IMAGE_KEY = ['patient_id', 'side', 'view']   # what makes a physical image
+
 def image_table(abnormalities:pd.DataFrame, # from `load_case_descriptions`
                )->pd.DataFrame:
-    "One row per full mammogram: label 1 when any of its abnormalities is malignant."
-    a = abnormalities
-    t = a.groupby('image_id', sort=False).agg(
+    "One row per physical mammogram (patient, side, view): label 1 when any of its abnormalities is malignant."
+    a = abnormalities.assign(image_id=abnormalities.image_id.astype(str))
+    a = a.assign(_image=a.groupby(IMAGE_KEY, sort=False).image_id.transform('min'))   # first listing by sorted id
+    t = a.groupby('_image', sort=False).agg(
         patient_id=('patient_id', 'first'), side=('side', 'first'), view=('view', 'first'),
-        official_split=('official_split', 'first'), label=('label', 'max'),
+        official_split=('official_split', lambda s: 'test' if (s == 'test').any() else s.iloc[0]), label=('label', 'max'),
         benign=('pathology', lambda s: 'BENIGN' if (s == 'BENIGN').any() else 'BENIGN_WITHOUT_CALLBACK'),
-        abnormality_type=('abnormality_type', 'first'), n_abnormalities=('abnormality_id', 'size'),
+        abnormality_type=('abnormality_type', lambda s: '+'.join(sorted(set(s)))), n_abnormalities=('abnormality_id', 'size'),
         density=('density', 'max'), assessment=('assessment', 'max'), subtlety=('subtlety', 'max'),
-        image_file_path=('image_file_path', 'first')).reset_index().astype({'n_abnormalities': int})
+        image_ids=('image_id', lambda s: ' '.join(sorted(set(s)))), n_listings=('image_id', 'nunique'),
+        listing_labels=('image_id', lambda s: a.loc[s.index].groupby('image_id').label.max().nunique()),
+    ).rename_axis('image_id').reset_index().astype({'n_abnormalities': int, 'n_listings': int})
+    t['image_file_path'] = t.image_id.map(a.drop_duplicates('image_id').set_index('image_id').image_file_path)
+    t.insert(t.columns.get_loc('image_file_path'), 'conflicting_labels', t.pop('listing_labels') > 1)
     t.insert(6, 'pathology', t.benign.where(t.label == 0, 'MALIGNANT'))
     return t.drop(columns='benign')
+
+# %% ../nbs/01_acquisition.ipynb #c312577e
+def listing_map(images:pd.DataFrame, # from `image_table` (a table without `image_ids` maps each id to itself)
+               )->pd.Series:
+    "The image table's `image_id` of every listed image id (both ids of a twice-listed mammogram)."
+    ids = images.image_ids if 'image_ids' in images else images.image_id
+    return pd.Series({l: i for i, ls in zip(images.image_id, ids.astype(str)) for l in ls.split()}, dtype=object)
 
 # %% ../nbs/01_acquisition.ipynb #d206a03b
 def dataset_counts(abnormalities:pd.DataFrame, # from `load_case_descriptions`
                   )->dict:
-    "Rows, images, patients, multi-abnormality and mixed-pathology images, patients in both official sets."
+    "Rows, physical images, patients, merged (twice-listed) and mixed-pathology images, patients in both official sets."
     a, im = abnormalities, image_table(abnormalities)
-    mixed = a.groupby('image_id').label.nunique() > 1
+    mixed = a.groupby(IMAGE_KEY).label.nunique() > 1
     both = a.groupby('patient_id').official_split.nunique() > 1
     return dict(abnormalities=len(a), images=len(im), patients=a.patient_id.nunique(),
                 malignant_images=int(im.label.sum()), benign_images=int((im.label == 0).sum()),
                 multi_abnormality_images=int((im.n_abnormalities > 1).sum()),
-                mixed_pathology_images=int(mixed.sum()), patients_in_both_official_sets=int(both.sum()))
+                mixed_pathology_images=int(mixed.sum()), merged_images=int((im.n_listings > 1).sum()),
+                merged_conflicting_labels=int(im.conflicting_labels.sum()), patients_in_both_official_sets=int(both.sum()))

@@ -18,7 +18,8 @@ __all__ = ['MammogramReadError', 'read_mammogram', 'breast_mask', 'orient_left',
 class MammogramReadError(ValueError):
     "A file that cannot be read as a mammogram; the message names the file and the reason."
 
-_MIN_SIDE = 32
+_MIN_SIDE = 32      # pixels: a smaller side is no mammogram (nor an ROI crop; the smallest real crops are ~50 px)
+_MAX_ASPECT = 10    # long side / short side: mammograms are ~1.6, crops up to ~5; a thin strip is no image of a breast
 def _fail(path, why): raise MammogramReadError(f"{path}: {why}")
 def _reason(e:Exception)->str: return (f"{type(e).__name__}: {e}".splitlines() or [''])[0][:200]
 
@@ -34,6 +35,7 @@ def _decode_dicom(path:Path):
     eof = [str(w.message) for w in caught if 'end of file' in str(w.message).lower()]
     if eof: _fail(path, f"truncated DICOM ({eof[0].splitlines()[0][:120]})")
     if 'PixelData' not in ds: _fail(path, "DICOM has no pixel data")
+    if (mod := str(ds.get('Modality', '')).strip()) and mod != 'MG': _fail(path, f"not a mammogram (DICOM Modality {mod}, not MG)")
     photo = str(ds.get('PhotometricInterpretation', ''))
     if photo not in ('MONOCHROME1', 'MONOCHROME2'): _fail(path, f"not a grey image (PhotometricInterpretation {photo or 'missing'})")
     try: arr = ds.pixel_array
@@ -73,6 +75,7 @@ def _decode(path):
     elif head[:3] == b'\xff\xd8\xff' or head[:8] == b'\x89PNG\r\n\x1a\n': arr, lo, hi, inv = _decode_image(path, head)
     else: _fail(path, "not a DICOM, JPEG or PNG file" if head else "empty file")
     if min(arr.shape) < _MIN_SIDE: _fail(path, f"too small for a mammogram ({arr.shape[0]}x{arr.shape[1]} pixels)")
+    if max(arr.shape) > _MAX_ASPECT * min(arr.shape): _fail(path, f"not shaped like a mammogram ({arr.shape[0]}x{arr.shape[1]} pixels, sides over {_MAX_ASPECT}:1)")
     if hi <= lo: _fail(path, "blank image (all pixels equal)")
     return arr, lo, hi, inv
 

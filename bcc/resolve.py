@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from fastcore.script import call_parse
 from .core import atomic_path, atomic_write, file_sha256, progress, console_script
-from .acquisition import load_case_descriptions, image_table
+from .acquisition import load_case_descriptions, image_table, listing_map
 
 # %% auto #0
 __all__ = ['detect_layout', 'file_catalog', 'looks_like_mask', 'resolve_files', 'build_index', 'load_index', 'bcc_index']
@@ -185,13 +185,15 @@ def build_index(root:str|Path, # dataset folder (Kaggle or TCIA layout)
     layout = detect_layout(root) if layout == 'auto' else layout
     res = resolve_files(root, load_case_descriptions(csv_dir or root), layout)
     found = res[res.image_file != ''].groupby('image_id').image_file.first()
-    images = image_table(res).assign(image_file=lambda t: t.image_id.map(found).fillna(''))
+    every = image_table(res)   # one row per physical image; its file: the first found of its listings by sorted id
+    images = every.assign(image_file=[next((found[i] for i in ids.split() if i in found), '') for ids in every.image_ids])
     images = images[images.image_file != ''].reset_index(drop=True)
     probs = res[res.problem != ''][['image_id', 'abnormality_id', 'patient_id', 'problem']]
-    probs = probs.assign(scope=np.where(probs.image_id.isin(images.image_id), 'roi', 'image'))
+    probs = probs.assign(scope=np.where(probs.image_id.isin(listing_map(images).index), 'roi', 'image'))
     sha = {n: _write_csv(t, out/n) for n, t in [('abnormalities.csv', res), ('images.csv', images), ('problems.csv', probs)]}
     counts = dict(abnormalities=len(res), resolved=int((res.problem == '').sum()), problems=len(probs),
-                  images=len(images), images_left_out=int(res.image_id.nunique() - len(images)))
+                  images=len(images), images_left_out=len(every) - len(images), merged_images=int((images.n_listings > 1).sum()),
+                  merged_conflicting_labels=int(images.conflicting_labels.sum()))
     info = dict(root=str(root), layout=layout, created=time.strftime('%Y-%m-%dT%H:%M:%S'), counts=counts, sha256=sha)
     atomic_write(out/'index.json', json.dumps(info, indent=2) + '\n')
     return out
