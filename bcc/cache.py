@@ -32,15 +32,18 @@ def _split_table_hash(split:pd.DataFrame)->str:
 def _records(cfg:Config, images:pd.DataFrame, abnormalities:pd.DataFrame|None, split:pd.DataFrame)->pd.DataFrame:
     "One row per record to write: record_id, image_id, patient_id, label, split, file, mask_file."
     from bcc.split import attach_split
+    from bcc.acquisition import listing_map
     imgs = attach_split(images, split)
     if cfg.mode == 'whole':
         t = imgs.assign(record_id=imgs.image_id, file=imgs.image_file, mask_file='')
     else:
         if abnormalities is None or 'abnormality_id' not in abnormalities: raise ValueError("roi mode needs the abnormalities table (with abnormality_id, mask_file, crop_file)")
-        a = abnormalities[abnormalities.image_id.isin(imgs.image_id)].merge(imgs[['image_id', 'split']], on='image_id')
+        lm = listing_map(imgs)   # a twice-listed mammogram: the abnormalities of both listings, under its one image_id
+        a = abnormalities[abnormalities.image_id.isin(lm.index)]
+        a = a.assign(listing=a.image_id, image_id=a.image_id.map(lm)).merge(imgs[['image_id', 'split']], on='image_id')
         has_mask = a.get('mask_file', pd.Series('', a.index)).fillna('').astype(str)
         crop = a.get('crop_file', pd.Series('', a.index)).fillna('').astype(str)
-        t = a.assign(record_id=a.image_id + '_' + a.abnormality_id.astype(str), mask_file=has_mask,
+        t = a.assign(record_id=a.listing + '_' + a.abnormality_id.astype(str), mask_file=has_mask,
                      file=np.where(has_mask != '', a.image_file.fillna('').astype(str), crop))
     t = t[['record_id', 'image_id', 'patient_id', 'label', 'split', 'file', 'mask_file']].copy()
     t['file'], t['mask_file'] = t.file.fillna('').astype(str), t.mask_file.fillna('').astype(str)
@@ -63,7 +66,20 @@ def _plan_shards(cfg:Config, recs:pd.DataFrame)->list:
     return plan
 
 # %% ../nbs/03a_cache.ipynb #d6cd5698
-def _init_worker(): cv2.setNumThreads(1)
+def _die_with_parent(parent:int):
+    "End this worker when process `parent` ends, even by SIGKILL: prctl(PR_SET_PDEATHSIG) on Linux, else a watcher thread."
+    if sys.platform.startswith('linux'):
+        import ctypes, signal
+        if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0) != 0: raise OSError(ctypes.get_errno(), 'prctl(PR_SET_PDEATHSIG)')
+    else:
+        import threading
+        def watch():
+            while os.getppid() == parent: time.sleep(1)
+            os._exit(1)
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent: os._exit(1)   # the parent died before the signal was asked for
+
+def _init_worker(parent:int): cv2.setNumThreads(1); _die_with_parent(parent)
 
 def _encode(job:tuple)->tuple:
     "Preprocess one record: (record_id, png bytes or None, geom JSON or reason)."
@@ -84,7 +100,7 @@ def _example(rec:dict, png:bytes, geom:str)->bytes:
     b = lambda v: tf.train.Feature(bytes_list=tf.train.BytesList(value=[v if isinstance(v, bytes) else str(v).encode()]))
     f = dict(image=b(png), label=tf.train.Feature(int64_list=tf.train.Int64List(value=[int(rec['label'])])),
              record_id=b(rec['record_id']), image_id=b(rec['image_id']), patient_id=b(rec['patient_id']), geom=b(geom))
-    return tf.train.Example(features=tf.train.Features(feature=f)).SerializeToString()
+    return tf.train.Example(features=tf.train.Features(feature=f)).SerializeToString(deterministic=True)   # map order fixed: same pixels, same bytes
 
 def _done(d:Path, sh:dict)->bool:
     "Whether shard `sh` is already written for the same inputs."
@@ -99,7 +115,7 @@ def _write_shards(d:Path, todo:list, cfg:Config, workers:int):
     from concurrent.futures import ProcessPoolExecutor
     import bcc.cache as m   # the workers import the functions by module name
     jobs = [(r, cfg) for sh in todo for r in sh['records']]             # a Config pickles: the workers see every field
-    pool = ProcessPoolExecutor(workers, mp.get_context('spawn'), m._init_worker) if workers > 1 and len(jobs) > 1 else None
+    pool = ProcessPoolExecutor(workers, mp.get_context('spawn'), m._init_worker, (os.getpid(),)) if workers > 1 and len(jobs) > 1 else None
     try:
         results = iter(pool.map(m._encode, jobs, chunksize=2) if pool else map(_encode, jobs))
         bar = progress(range(len(jobs)), f"caching {d.name}")
