@@ -17,7 +17,8 @@ __all__ = ['BENCHES', 'bcc_bench', 'naive_preprocess', 'bench_preprocess', 'benc
 
 # %% ../nbs/03b_bench.ipynb #3f2856e8
 BENCHES = {'preprocess': 'bcc.bench:bench_preprocess', 'cache': 'bcc.bench:bench_cache',
-           'train': 'bcc.train:bench_train', 'predict': 'bcc.export:bench_predict'}
+           'train': 'bcc.train:bench_train', 'predict': 'bcc.export:bench_predict',
+           'learn': 'bcc.learning:bench_learn'}
 
 def _value(s:str):
     "A command-line value as int, float, bool, a list of numbers (comma-separated) or str."

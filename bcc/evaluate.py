@@ -234,7 +234,8 @@ def evaluate_run(run_dir, # run folder written by `bcc.train.train`
         preds[which] = predict(model, cfg, which, images)
         check_predictions(preds[which], split, which)
         atomic_write(run_dir/f"predictions_{which}.csv", preds[which].to_csv(index=False))
-    return write_report(preds['val'], preds['test'], run_dir, cfg, info, n_bootstrap, seed)
+    from bcc.baselines import run_baselines
+    return write_report(preds['val'], preds['test'], run_dir, cfg, info, n_bootstrap, seed, baselines=run_baselines(cfg))
 
 # %% ../nbs/05_evaluation.ipynb #4aa7ccda
 def compare_runs(run_dirs:list, # evaluated run folders (with metrics.json)

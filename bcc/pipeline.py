@@ -34,10 +34,15 @@ def run_pipeline(cfg:Config, # the config of every stage
 def headline(metrics:dict, # the contents of a run's metrics.json
             )->str:
     "The headline test metrics with their 95% intervals, one per line."
-    test, lines = metrics['test'], []
+    test, lines, b = metrics['test'], [], metrics.get('baselines')
     for k in ('roc_auc', 'sensitivity', 'specificity'):
         m = test[k]; lines.append(f"{k:12s} {m['value']:.3f}  [{m['lo']:.3f}, {m['hi']:.3f}]")
-    return '\n'.join(lines + [f"threshold    {metrics['threshold']:.3f} (fixed on validation)"])
+    lines.append(f"threshold    {metrics['threshold']:.3f} (fixed on validation)")
+    if b:
+        a, c = test['roc_auc'], b.get('ceiling_roc_auc')
+        lines.append(f"test ROC AUC {a['value']:.2f} [{a['lo']:.2f}, {a['hi']:.2f}]" + (f"; ceiling {c:.2f}" if c is not None else '')
+                     + f"; best pixel statistic {b['pixel_statistic_roc_auc']:.2f} ({b['pixel_statistic']}); radiomics {b['radiomics_roc_auc']:.2f}")
+    return '\n'.join(lines)
 
 # %% ../nbs/05b_pipeline.ipynb #cf50b463
 @console_script

@@ -209,6 +209,19 @@ def _model_card(m:dict, cfg:Config, info:dict)->str:
         'subgroup intervals are wide where subgroups are small; results on other scanners, digital mammography or '
         'other populations are unknown.'])
 
+# %% ../nbs/05a_report.ipynb #6dce763b
+def _baselines_md(m:dict)->list:
+    "The report's baselines section: the model's test ROC AUC beside what a trivial cue, radiomics and the ceiling reach."
+    b = m.get('baselines')
+    if not b: return []
+    f = lambda v: 'n/a' if v is None or v != v else f"{v:.3f}"
+    rows = [['this model', _ci(m['test']['roc_auc']), ''],
+            ['ceiling (Bayes probability of the synthetic data)', f(b.get('ceiling_roc_auc')),
+             'the best any classifier can reach on these images' if b.get('ceiling_roc_auc') is not None else 'real data: unknown'],
+            [f"best pixel statistic ({b['pixel_statistic']})", f(b['pixel_statistic_roc_auc']), 'a trivial cue: near 0.5 when none gives the label away'],
+            ['radiomics (shape and texture features, logistic regression)', f(b['radiomics_roc_auc']), f"fitted on train; validation {f(b.get('radiomics_val_roc_auc'))}"]]
+    return ['', '## Baselines (test images, ROC AUC)', '', _md_table(rows, ['', 'ROC AUC', 'note'])]
+
 # %% ../nbs/05a_report.ipynb #0700c015
 def render_report(m:dict, # the metrics from `compute_metrics`
                   cfg:Config|None=None, # the run's config
@@ -229,7 +242,7 @@ def render_report(m:dict, # the metrics from `compute_metrics`
     sub = ['', '## Subgroups (test images, image threshold)', '',
            _md_table(sg, ['subgroup', 'images', 'patients', 'malignant', 'ROC AUC', 'sensitivity', 'specificity'])]
     figs = ['', '## Figures (test images)', ''] + [f"![{t}](figures/{k}.png)" for k, t in FIGURES.items()]
-    return '\n'.join(head + [table] + sub + figs + ['', _model_card(m, cfg, info), ''])
+    return '\n'.join(head + [table] + _baselines_md(m) + sub + figs + ['', _model_card(m, cfg, info), ''])
 
 # %% ../nbs/05a_report.ipynb #dde17b11
 def merge_metrics(run_dir:str|Path, # the run folder
@@ -251,10 +264,12 @@ def write_report(val:pd.DataFrame, # validation predictions
                  info:dict|None=None, # the run's run.json (hashes, status)
                  n_bootstrap:int|None=None, # resamples; default `cfg.n_bootstrap`
                  seed:int|None=None, # random seed; default `cfg.seed`
+                 baselines:dict|None=None, # the run's baselines (`bcc.baselines.run_baselines`), reported beside the model
                 )->dict:
     "Compute the metrics and write `metrics.json`, `figures/*.png` and `report.md` into `out_dir`."
     cfg, info, out = cfg or Config(), info or {}, Path(out_dir)
     m = compute_metrics(val, test, cfg, n_bootstrap, seed)
+    if baselines is not None: m['baselines'] = baselines
     m.update(run=cfg.run_name, **{k: info.get(k) for k in ('split_hash', 'cache_hash', 'status', 'epochs_done')},
              config=asdict(cfg))
     b, thr = curve_bands(test, m['n_bootstrap'], m['seed']), m['threshold']
