@@ -13,8 +13,8 @@ from .core import Config, atomic_write, file_sha256, progress, console_script
 
 # %% auto #0
 __all__ = ['PRED_COLUMNS', 'METRICS', 'synthetic_predictions', 'cumulative_counts', 'weighted_metrics', 'binary_metrics',
-           'choose_threshold', 'patient_bootstrap', 'bootstrap_metrics', 'check_run_split', 'check_predictions',
-           'predict', 'evaluate_run', 'compare_runs', 'bcc_evaluate']
+           'choose_threshold', 'patient_bootstrap', 'class_patients', 'bootstrap_metrics', 'check_run_split',
+           'check_predictions', 'predict', 'evaluate_run', 'compare_runs', 'bcc_evaluate']
 
 # %% ../nbs/05_evaluation.ipynb #90150425
 PRED_COLUMNS = ['image_id', 'patient_id', 'side', 'view', 'abnormality_type', 'density', 'label', 'probability']
@@ -136,18 +136,30 @@ def _interval(v, ci):
     lo, hi = np.percentile(v, [50 * (1 - ci), 50 * (1 + ci)])
     return float(lo), float(hi)
 
+def class_patients(df:pd.DataFrame, # predictions table with `label` and `group`
+                   group:str='patient_id', # the resampled unit
+                  )->tuple:
+    "(patients with a malignant row, patients without one) of a predictions table."
+    pos = df.groupby(group)['label'].max()
+    return int((pos == 1).sum()), int((pos == 0).sum())
+
 def bootstrap_metrics(df:pd.DataFrame, # predictions table with `label`, `probability` and `group`
                       threshold:float, # decision threshold (fixed on validation)
                       n:int=1000, # bootstrap resamples
                       seed:int=42, # random seed
                       ci:float=0.95, # coverage of the intervals
                       group:str='patient_id', # column whose values are resampled
+                      min_patients:int=5, # fewer patients than this with a malignant image, or without one: no interval
                      )->dict:
-    "Each of `METRICS` as {value, lo, hi}: the point estimate and its patient-bootstrap interval."
+    "Each of `METRICS` as {value, lo, hi, n_boot, n_dropped, note}: the estimate, its patient-bootstrap interval, resamples left out."
     y, p = df['label'].to_numpy(), df['probability'].to_numpy()
-    point = binary_metrics(y, p, threshold)
+    point, (pos, neg) = binary_metrics(y, p, threshold), class_patients(df, group)
+    if min(pos, neg) < min_patients:
+        note = f"no interval: {pos} patient(s) with a malignant image and {neg} without (need {min_patients} of each)"
+        return {k: dict(value=point[k], lo=math.nan, hi=math.nan, n_boot=0, n_dropped=0, note=note) for k in METRICS}
     boot = weighted_metrics(y, p, patient_bootstrap(df[group], n, seed), threshold)
-    return {k: dict(zip(('value', 'lo', 'hi'), (point[k], *_interval(boot[k], ci)))) for k in METRICS}
+    return {k: dict(zip(('value', 'lo', 'hi'), (point[k], *_interval(boot[k], ci))), n_boot=n,
+                    n_dropped=int(np.isnan(boot[k]).sum()), note='') for k in METRICS}
 
 # %% ../nbs/05_evaluation.ipynb #1cce47fa
 def check_run_split(run_dir, # run folder with config.json and run.json
