@@ -12,7 +12,7 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from .core import Config, atomic_path, atomic_write
 from .evaluate import (METRICS, PRED_COLUMNS, binary_metrics, bootstrap_metrics, choose_threshold,
-                          cumulative_counts, patient_bootstrap)
+                          class_patients, cumulative_counts, patient_bootstrap)
 
 # %% auto #0
 __all__ = ['SUBGROUPS', 'NAMES', 'FIGURES', 'aggregate', 'table_counts', 'subgroup_metrics', 'curve_bands', 'plot_roc', 'plot_pr',
@@ -300,7 +300,7 @@ def _dropped_md(m:dict)->str:
     "One sentence on intervals that are n/a or rest on fewer resamples than announced."
     notes = {d['note'] for d in m['test'].values() if d.get('note')}
     drop = {k: d['n_dropped'] for k, d in m['test'].items() if d.get('n_dropped')}
-    return ' '.join([*(f"Image-level test intervals: {n}." for n in notes),
+    return ' '.join([*(f"Test intervals n/a: {n.removeprefix('no interval: ')}." for n in notes),
                      *([("Resamples with a single class, left out of the test intervals: " +
                          ', '.join(f"{NAMES[k]} {v} of {m['n_bootstrap']}" for k, v in drop.items()) + '.')] if drop else [])])
 
