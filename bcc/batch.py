@@ -174,10 +174,10 @@ def run_sweep(grid_file, # JSON or YAML grid (see `load_grid`)
 
 # %% ../nbs/09_batch.ipynb #c11e31fa
 def summarize_sweep(out_dir='sweep', # sweep folder written by `run_sweep`
-                    metric:str='roc_auc', # test metric of the figure (a `bcc.evaluate.METRICS` name)
+                    metric:str='roc_auc', # metric to rank on validation and show (a `bcc.evaluate.METRICS` name)
                    )->pd.DataFrame:
-    "One row per run of the sweep: parameters, status and test metrics; writes comparison.csv and sweep.png."
-    from bcc.evaluate import compare_runs
+    "One row per run, best validation `metric` first: parameters, status, validation and test metrics, `chosen`; writes comparison.csv and sweep.png."
+    from bcc.evaluate import compare_runs, best_run
     out = Path(out_dir)
     try: runs = pd.read_csv(out/'sweep.csv', keep_default_na=False)
     except FileNotFoundError: raise FileNotFoundError(f"{out/'sweep.csv'}: missing; run the sweep first") from None
@@ -185,6 +185,10 @@ def summarize_sweep(out_dir='sweep', # sweep folder written by `run_sweep`
     metrics = compare_runs(list(done.run_dir)).drop(columns=['run', 'status']) if len(done) else pd.DataFrame(columns=['path'])
     table = runs.merge(metrics.rename(columns={'path': 'run_dir'}), on='run_dir', how='left', suffixes=('', '_run'))
     table = table[[c for c in table.columns if not c.endswith('_run')]]
+    v = pd.to_numeric(table.get(f"val_{metric}", pd.Series(np.nan, index=table.index)), errors='coerce')
+    chosen = str(best_run(list(done.run_dir), metric)) if v.notna().any() else None
+    table = table.assign(chosen=table.run_dir == chosen, _v=v * (-1 if metric == 'brier' else 1))
+    table = table.sort_values('_v', ascending=False, na_position='last', kind='stable').drop(columns='_v').reset_index(drop=True)
     atomic_write(out/'comparison.csv', table.to_csv(index=False))
     fig = plot_sweep(table, metric)
     with atomic_path(out/'sweep.png') as tmp: fig.savefig(tmp, format='png', dpi=90)
@@ -193,18 +197,27 @@ def summarize_sweep(out_dir='sweep', # sweep folder written by `run_sweep`
 
 # %% ../nbs/09_batch.ipynb #7fa8e6e7
 def plot_sweep(table:pd.DataFrame, # from `summarize_sweep`
-               metric:str='roc_auc', # test metric to show, with its `_lo`/`_hi` interval
+               metric:str='roc_auc', # metric to show, with its `_lo`/`_hi` interval, on validation and on test
               )->plt.Figure:
-    "Each run's test `metric` with its interval, best first; failed runs listed as such."
+    "Each run's validation `metric` with its interval, best first, the chosen run marked; beside it the test `metric`, not used for the choice."
     num = lambda c: pd.to_numeric(table[c], errors='coerce') if c in table else pd.Series(np.nan, index=table.index)
-    t = table.assign(_v=num(metric), _lo=num(f"{metric}_lo"), _hi=num(f"{metric}_hi")).sort_values('_v', na_position='first')
-    fig, ax = plt.subplots(figsize=(5.5, 0.45 * len(t) + 1.2), dpi=90, layout='constrained')
-    y = np.arange(len(t))
-    ok = t._v.notna().to_numpy()
-    ax.errorbar(t._v[ok], y[ok], xerr=[t._v[ok] - t._lo[ok], t._hi[ok] - t._v[ok]], fmt='o', capsize=3)
-    for yi, (_, r) in zip(y[~ok], t[~ok].iterrows()): ax.text(0.02, yi, f"{r.status}: {str(r.error)[:50]}", va='center', fontsize=7, color='red', transform=ax.get_yaxis_transform())
-    ax.set_yticks(y, t.run_name, fontsize=8); ax.set_xlabel(f"test {metric} (95% patient-bootstrap interval)")
-    ax.set_xlim(0, 1.02) if metric.endswith('auc') else None
+    sign = -1 if metric == 'brier' else 1
+    t = table.assign(_k=sign * num(f"val_{metric}")).sort_values('_k', na_position='first', kind='stable')
+    fig, axs = plt.subplots(1, 2, figsize=(8, 0.45 * len(t) + 1.4), dpi=90, layout='constrained', sharey=True)
+    y, chosen = np.arange(len(t)), t.get('chosen', pd.Series(False, index=t.index)).fillna(False).astype(bool).to_numpy()
+    for ax, s, what in zip(axs, ('val', 'test'), ('validation: used to choose', 'test: not used for the choice')):
+        v, lo, hi = (num(f"{s}_{metric}{e}").loc[t.index].to_numpy() for e in ('', '_lo', '_hi'))
+        ok, band = ~np.isnan(v), ~np.isnan(v) & ~np.isnan(lo)
+        ax.errorbar(v[band], y[band], xerr=[v[band] - lo[band], hi[band] - v[band]], fmt='o', capsize=3, color='C0' if s == 'val' else 'C7')
+        ax.plot(v[ok & ~band], y[ok & ~band], 'x', color='C3')               # no interval (too few patients)
+        if chosen.any(): ax.plot(v[chosen], y[chosen], '*', ms=12, color='C1', label='chosen on validation')
+        ax.set_xlabel(f"{s} {metric} (95% patient-bootstrap interval)"); ax.set_title(what, fontsize=9)
+        if metric.endswith('auc'): ax.set_xlim(0, 1.02)
+    vv = num(f"val_{metric}").loc[t.index].to_numpy()
+    for yi, (_, r) in zip(y[np.isnan(vv)], t[np.isnan(vv)].iterrows()):   # failed runs, with their error
+        axs[0].text(0.02, yi, f"{r.get('status', '')}: {str(r.get('error', ''))[:50]}", va='center', fontsize=7, color='red', transform=axs[0].get_yaxis_transform())
+    axs[0].set_yticks(y, t.run_name, fontsize=8)
+    if chosen.any(): axs[0].legend(fontsize=7, loc='lower left')
     return fig
 
 # %% ../nbs/09_batch.ipynb #ed362cc6
@@ -221,6 +234,9 @@ def bcc_sweep(grid_file:str, # JSON or YAML grid of Config fields (a value or a 
         runs = run_sweep(grid_file, out, notebook, evaluate=not no_eval, all_cells=all_cells)
         table = runs if no_eval else summarize_sweep(out)
     except (ValueError, FileNotFoundError) as e: raise SystemExit(f"bcc_sweep: {e}") from None
-    cols = [c for c in ('run_name', 'status', 'roc_auc', 'roc_auc_lo', 'roc_auc_hi', 'error') if c in table]
+    cols = [c for c in ('run_name', 'status', 'val_roc_auc', 'val_roc_auc_lo', 'val_roc_auc_hi', 'test_roc_auc', 'chosen', 'error') if c in table]
     print(table[cols].to_string(index=False, float_format='%.3f'))
+    if 'chosen' in table and table.chosen.any():
+        c = table[table.chosen].iloc[0]
+        print(f"chosen on validation ROC AUC: {c.run_name} ({c.val_roc_auc:.3f}); its test ROC AUC {c.test_roc_auc:.3f} was not used for the choice")
     if (runs.status == 'failed').any(): raise SystemExit(1)

@@ -41,6 +41,7 @@ class Config:
     # cache
     shard_size: int = 256         # images per cache shard
     workers: int = 0              # processes for the cache; 0 = all cores
+    max_skipped_frac: float = 0.05  # training refuses when the cache skipped more than this fraction of a split's images
     # model and training
     weights: str = 'imagenet'     # 'imagenet', a path to a VGG16 weights file, or 'none'
     dense_units: int = 256        # units of the dense layer of the head
@@ -61,6 +62,7 @@ class Config:
     threshold_method: str = 'youden'  # 'youden' or 'sensitivity', fixed on validation
     target_sensitivity: float = 0.9   # sensitivity aimed at when `threshold_method='sensitivity'`
     n_bootstrap: int = 1000           # patient-level bootstrap resamples for confidence intervals
+    min_class_patients: int = 5       # below this many patients with a malignant image (or without one), intervals are n/a
 
 # %% ../nbs/00_core.ipynb #c6564ed3
 _TRUE, _FALSE = {'1','true','yes','on','y','t'}, {'0','false','no','off','n','f'}

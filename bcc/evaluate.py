@@ -13,8 +13,8 @@ from .core import Config, atomic_write, file_sha256, progress, console_script
 
 # %% auto #0
 __all__ = ['PRED_COLUMNS', 'METRICS', 'synthetic_predictions', 'cumulative_counts', 'weighted_metrics', 'binary_metrics',
-           'choose_threshold', 'patient_bootstrap', 'bootstrap_metrics', 'check_run_split', 'check_predictions',
-           'predict', 'evaluate_run', 'compare_runs', 'bcc_evaluate']
+           'choose_threshold', 'patient_bootstrap', 'class_patients', 'bootstrap_metrics', 'check_run_split',
+           'check_predictions', 'predict', 'evaluate_run', 'compare_runs', 'best_run', 'bcc_evaluate']
 
 # %% ../nbs/05_evaluation.ipynb #90150425
 PRED_COLUMNS = ['image_id', 'patient_id', 'side', 'view', 'abnormality_type', 'density', 'label', 'probability']
@@ -136,18 +136,30 @@ def _interval(v, ci):
     lo, hi = np.percentile(v, [50 * (1 - ci), 50 * (1 + ci)])
     return float(lo), float(hi)
 
+def class_patients(df:pd.DataFrame, # predictions table with `label` and `group`
+                   group:str='patient_id', # the resampled unit
+                  )->tuple:
+    "(patients with a malignant row, patients without one) of a predictions table."
+    pos = df.groupby(group)['label'].max()
+    return int((pos == 1).sum()), int((pos == 0).sum())
+
 def bootstrap_metrics(df:pd.DataFrame, # predictions table with `label`, `probability` and `group`
                       threshold:float, # decision threshold (fixed on validation)
                       n:int=1000, # bootstrap resamples
                       seed:int=42, # random seed
                       ci:float=0.95, # coverage of the intervals
                       group:str='patient_id', # column whose values are resampled
+                      min_patients:int=5, # fewer patients than this with a malignant image, or without one: no interval
                      )->dict:
-    "Each of `METRICS` as {value, lo, hi}: the point estimate and its patient-bootstrap interval."
+    "Each of `METRICS` as {value, lo, hi, n_boot, n_dropped, note}: the estimate, its patient-bootstrap interval, resamples left out."
     y, p = df['label'].to_numpy(), df['probability'].to_numpy()
-    point = binary_metrics(y, p, threshold)
+    point, (pos, neg) = binary_metrics(y, p, threshold), class_patients(df, group)
+    if min(pos, neg) < min_patients:
+        note = f"no interval: {pos} patient(s) with a malignant image and {neg} without (need {min_patients} of each)"
+        return {k: dict(value=point[k], lo=math.nan, hi=math.nan, n_boot=0, n_dropped=0, note=note) for k in METRICS}
     boot = weighted_metrics(y, p, patient_bootstrap(df[group], n, seed), threshold)
-    return {k: dict(zip(('value', 'lo', 'hi'), (point[k], *_interval(boot[k], ci)))) for k in METRICS}
+    return {k: dict(zip(('value', 'lo', 'hi'), (point[k], *_interval(boot[k], ci))), n_boot=n,
+                    n_dropped=int(np.isnan(boot[k]).sum()), note='') for k in METRICS}
 
 # %% ../nbs/05_evaluation.ipynb #1cce47fa
 def check_run_split(run_dir, # run folder with config.json and run.json
@@ -235,27 +247,44 @@ def evaluate_run(run_dir, # run folder written by `bcc.train.train`
         check_predictions(preds[which], split, which)
         atomic_write(run_dir/f"predictions_{which}.csv", preds[which].to_csv(index=False))
     from bcc.baselines import run_baselines
-    return write_report(preds['val'], preds['test'], run_dir, cfg, info, n_bootstrap, seed, baselines=run_baselines(cfg))
+    from bcc.report import data_accounting, split_facts
+    return write_report(preds['val'], preds['test'], run_dir, cfg, info, n_bootstrap, seed, baselines=run_baselines(cfg),
+                        split=split_facts(cfg.split_file, split, images), images=data_accounting(cfg, split, images, preds))
 
 # %% ../nbs/05_evaluation.ipynb #4aa7ccda
+def _read_metrics(d)->dict:
+    f = Path(d)/'metrics.json'
+    if not f.exists(): raise FileNotFoundError(f"{f}: missing; evaluate the run first (bcc_evaluate {d})")
+    try: return json.loads(f.read_text())
+    except json.JSONDecodeError as e: raise ValueError(f"{f}: not valid JSON ({e})") from None
+
+def _num(v): return math.nan if v is None else v
+
 def compare_runs(run_dirs:list, # evaluated run folders (with metrics.json)
                 )->pd.DataFrame:
-    "One row per run: settings, threshold, test counts and each test metric with its interval."
+    "One row per run: settings, threshold, counts, and each metric on validation (`val_*`) and test (`test_*`) with its interval."
     rows = []
     for d in run_dirs:
-        f = Path(d)/'metrics.json'
-        if not f.exists(): raise FileNotFoundError(f"{f}: missing; evaluate the run first (bcc_evaluate {d})")
-        try: m = json.loads(f.read_text())
-        except json.JSONDecodeError as e: raise ValueError(f"{f}: not valid JSON ({e})") from None
-        c = m.get('config', {})
+        m = _read_metrics(d); c = m.get('config', {})
         row = dict(run=m.get('run', Path(d).name), path=str(d), status=m.get('status'),
-                   **{k: c.get(k) for k in ('mode', 'image_size', 'weights', 'epochs', 'loss')},
-                   threshold=m['threshold'], test_images=m['counts']['test']['images'],
-                   test_patients=m['counts']['test']['patients'])
-        for k in METRICS: row.update({k: m['test'][k]['value'], f"{k}_lo": m['test'][k]['lo'], f"{k}_hi": m['test'][k]['hi']})
-        row.update(breast_roc_auc=m['breast']['test']['roc_auc']['value'], patient_roc_auc=m['patient']['test']['roc_auc']['value'])
+                   **{k: c.get(k) for k in ('mode', 'image_size', 'weights', 'epochs', 'loss')}, threshold=m['threshold'],
+                   val_images=m['counts']['val']['images'], val_patients=m['counts']['val']['patients'],
+                   test_images=m['counts']['test']['images'], test_patients=m['counts']['test']['patients'])
+        for s in ('val', 'test'):
+            for k in METRICS: row.update({f"{s}_{k}": _num(m[s][k]['value']), f"{s}_{k}_lo": _num(m[s][k]['lo']), f"{s}_{k}_hi": _num(m[s][k]['hi'])})
+        row.update(test_breast_roc_auc=m['breast']['test']['roc_auc']['value'], test_patient_roc_auc=m['patient']['test']['roc_auc']['value'])
         rows.append(row)
     return pd.DataFrame(rows)
+
+def best_run(run_dirs:list, # evaluated run folders (with metrics.json)
+             metric:str='roc_auc', # validation metric to maximise (a `METRICS` name; 'brier' is minimised)
+            )->Path:
+    "The run folder with the best *validation* `metric`; test metrics play no part in the choice."
+    if metric not in METRICS: raise ValueError(f"metric {metric!r}: use one of {', '.join(METRICS)}")
+    t = compare_runs(run_dirs)
+    v = pd.to_numeric(t[f"val_{metric}"], errors='coerce') * (-1 if metric == 'brier' else 1)
+    if v.isna().all(): raise ValueError(f"no run has a validation {metric}: {', '.join(map(str, run_dirs))}")
+    return Path(t.path[v.idxmax()])
 
 # %% ../nbs/05_evaluation.ipynb #5bf87eae
 @console_script
@@ -269,5 +298,6 @@ def bcc_evaluate(run_dir:str, # run folder written by bcc_train
     except (ValueError, FileNotFoundError) as e: raise SystemExit(f"bcc_evaluate: {e}") from None
     print(f"threshold {m['threshold']:.4f} (fixed on validation); test: {m['counts']['test']}")
     for k, d in m['test'].items():
-        print(f"  {k:12s} " + ('n/a' if math.isnan(d['value']) else f"{d['value']:.3f}  ({d['lo']:.3f}-{d['hi']:.3f})"))
+        print(f"  {k:12s} " + ('n/a' if math.isnan(d['value']) else f"{d['value']:.3f}  " +
+              (f"({d['lo']:.3f}-{d['hi']:.3f})" if not math.isnan(d['lo']) else f"({d['note'] or 'no interval'})")))
     print(f"written: {Path(run_dir)/'metrics.json'}, {Path(run_dir)/'report.md'}, {Path(run_dir)/'figures'}")

@@ -65,14 +65,14 @@ def compare_breast_level(models:dict, # name -> (validation, test) breast tables
                          cfg:Config|None=None, # threshold method, target sensitivity, bootstrap size and seed
                          metrics=('roc_auc', 'pr_auc', 'sensitivity', 'specificity', 'accuracy', 'brier'), # columns
                         )->pd.DataFrame:
-    "One row per model: breasts, threshold (from validation), and each test metric with its interval (`m`, `m_lo`, `m_hi`)."
+    "One row per model: breasts, threshold (from validation), each test metric with its interval (`m`, `m_lo`, `m_hi`), `note` when there is none."
     from bcc.evaluate import choose_threshold, bootstrap_metrics
     cfg, rows = cfg or Config(), []
     for name, (val, test) in models.items():
         thr = choose_threshold(val.label, val.probability, cfg.threshold_method, cfg.target_sensitivity)
-        bm = bootstrap_metrics(test, thr, cfg.n_bootstrap, cfg.seed)
+        bm = bootstrap_metrics(test, thr, cfg.n_bootstrap, cfg.seed, min_patients=cfg.min_class_patients)
         rows.append(dict(model=name, breasts=len(test), patients=test.patient_id.nunique(), malignant=int(test.label.sum()),
-                         threshold=thr, **{f"{m}{s}": bm[m][k] for m in metrics for s, k in (('', 'value'), ('_lo', 'lo'), ('_hi', 'hi'))}))
+                         threshold=thr, note=bm['roc_auc']['note'], **{f"{m}{s}": bm[m][k] for m in metrics for s, k in (('', 'value'), ('_lo', 'lo'), ('_hi', 'hi'))}))
     return pd.DataFrame(rows).set_index('model')
 
 # %% ../nbs/08_multiview.ipynb #cc58a5e3

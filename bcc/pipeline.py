@@ -31,16 +31,21 @@ def run_pipeline(cfg:Config, # the config of every stage
     return dict(run_dir=run_dir, report=run_dir/'report.md', times=times, metrics=out['evaluate and report'])
 
 # %% ../nbs/05b_pipeline.ipynb #3595e037
+def _iv(m:dict, d:int=3)->str:
+    "`[lo, hi]`, or why there is no interval."
+    ok = m.get('lo') is not None and m['lo'] == m['lo']
+    return f"[{m['lo']:.{d}f}, {m['hi']:.{d}f}]" if ok else f"({m.get('note') or 'no interval'})"
+
 def headline(metrics:dict, # the contents of a run's metrics.json
             )->str:
     "The headline test metrics with their 95% intervals, one per line."
     test, lines, b = metrics['test'], [], metrics.get('baselines')
     for k in ('roc_auc', 'sensitivity', 'specificity'):
-        m = test[k]; lines.append(f"{k:12s} {m['value']:.3f}  [{m['lo']:.3f}, {m['hi']:.3f}]")
+        m = test[k]; lines.append(f"{k:12s} {m['value']:.3f}  {_iv(m)}")
     lines.append(f"threshold    {metrics['threshold']:.3f} (fixed on validation)")
     if b:
         a, c = test['roc_auc'], b.get('ceiling_roc_auc')
-        lines.append(f"test ROC AUC {a['value']:.2f} [{a['lo']:.2f}, {a['hi']:.2f}]" + (f"; ceiling {c:.2f}" if c is not None else '')
+        lines.append(f"test ROC AUC {a['value']:.2f} {_iv(a, 2)}" + (f"; ceiling {c:.2f}" if c is not None else '')
                      + f"; best pixel statistic {b['pixel_statistic_roc_auc']:.2f} ({b['pixel_statistic']}); radiomics {b['radiomics_roc_auc']:.2f}")
     return '\n'.join(lines)
 

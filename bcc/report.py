@@ -12,12 +12,12 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from .core import Config, atomic_path, atomic_write
 from .evaluate import (METRICS, PRED_COLUMNS, binary_metrics, bootstrap_metrics, choose_threshold,
-                          cumulative_counts, patient_bootstrap)
+                          class_patients, cumulative_counts, patient_bootstrap)
 
 # %% auto #0
 __all__ = ['SUBGROUPS', 'NAMES', 'FIGURES', 'aggregate', 'table_counts', 'subgroup_metrics', 'curve_bands', 'plot_roc', 'plot_pr',
-           'plot_confusion', 'plot_calibration', 'plot_histograms', 'compute_metrics', 'render_report', 'merge_metrics',
-           'write_report', 'show_figures']
+           'plot_confusion', 'plot_calibration', 'plot_histograms', 'compute_metrics', 'split_facts', 'data_accounting',
+           'render_report', 'merge_metrics', 'write_report', 'show_figures']
 
 # %% ../nbs/05a_report.ipynb #ef09f846
 def _one(s): return s.iloc[0] if s.nunique(dropna=False) == 1 else 'mixed'
@@ -48,16 +48,19 @@ def subgroup_metrics(pred:pd.DataFrame, # test predictions table
                      threshold:float, # threshold fixed on validation
                      n:int=1000, # bootstrap resamples per subgroup
                      seed:int=42, # random seed
+                     min_patients:int=5, # fewer patients with a malignant image, or without one: metrics n/a
                     )->pd.DataFrame:
-    "One row per subgroup: counts, each metric and its interval (columns `m`, `m_lo`, `m_hi`)."
+    "One row per subgroup: counts, each metric, its interval and dropped resamples (`m`, `m_lo`, `m_hi`, `m_n_dropped`), `note`."
     rows = []
     for col, values in SUBGROUPS.items():
         for v in values:
             sub = pred[pred[col] == v]
             if not len(sub): continue
-            bm = bootstrap_metrics(sub, threshold, n, seed)
-            rows.append(dict(group=col, subgroup=str(v), **table_counts(sub),
-                             **{f"{m}{s}": bm[m][k] for m in METRICS for s, k in (('', 'value'), ('_lo', 'lo'), ('_hi', 'hi'))}))
+            bm = bootstrap_metrics(sub, threshold, n, seed, min_patients=min_patients)
+            note = bm['roc_auc']['note'].replace('no interval', 'n/a')   # too few patients: no value either
+            rows.append(dict(group=col, subgroup=str(v), **table_counts(sub), note=note,
+                             **{f"{m}{s}": math.nan if note and k in ('value', 'lo', 'hi') else bm[m][k] for m in METRICS
+                                for s, k in (('', 'value'), ('_lo', 'lo'), ('_hi', 'hi'), ('_n_dropped', 'n_dropped'))}))
     return pd.DataFrame(rows)
 
 # %% ../nbs/05a_report.ipynb #4a79a826
@@ -163,16 +166,58 @@ def compute_metrics(val:pd.DataFrame, # validation predictions (fix the threshol
     n, seed = cfg.n_bootstrap if n_bootstrap is None else n_bootstrap, cfg.seed if seed is None else seed
     _check_table(val, 'validation'); _check_table(test, 'test')
     out = dict(threshold_method=cfg.threshold_method, target_sensitivity=cfg.target_sensitivity, n_bootstrap=n,
-               seed=seed, ci=0.95)
+               seed=seed, ci=0.95, min_class_patients=cfg.min_class_patients)
     for level in ('image', 'breast', 'patient'):
         v, t = aggregate(val, level), aggregate(test, level)
         thr = choose_threshold(v['label'], v['probability'], cfg.threshold_method, cfg.target_sensitivity)
         r = dict(threshold=thr, counts=dict(val=table_counts(v, f"{level}s"), test=table_counts(t, f"{level}s")),
-                 val=bootstrap_metrics(v, thr, n, seed), test=bootstrap_metrics(t, thr, n, seed))
+                 val=bootstrap_metrics(v, thr, n, seed, min_patients=cfg.min_class_patients),
+                 test=bootstrap_metrics(t, thr, n, seed, min_patients=cfg.min_class_patients))
         if level == 'image': out.update(r)
         else: out[level] = r
-    out['subgroups'] = subgroup_metrics(test, out['threshold'], n, seed).to_dict('records')
+    out['subgroups'] = subgroup_metrics(test, out['threshold'], n, seed, cfg.min_class_patients).to_dict('records')
     return out
+
+# %% ../nbs/05a_report.ipynb #dc6e4426
+def split_facts(split_file, # the run's split CSV (with its `.sha256` sidecar)
+                split:pd.DataFrame, # its `patient_id, split` table
+                images:pd.DataFrame, # image table (`official_split` when known)
+               )->dict:
+    "What the split file says: its sidecar hash, patients per subset, the test fraction, and whether test = official test."
+    side = Path(str(split_file) + '.sha256')
+    pats = split.drop_duplicates('patient_id').groupby('split').patient_id.apply(set).to_dict()
+    off = set(images.loc[images.official_split == 'test', 'patient_id']) if 'official_split' in images else None
+    n = sum(map(len, pats.values()))
+    return dict(file=str(split_file), sha256=(side.read_text().split() or [None])[0] if side.exists() else None,
+                patients={s: len(p) for s, p in pats.items()}, test_frac=len(pats.get('test', ())) / n if n else math.nan,
+                official_test=None if off is None else pats.get('test', set()) == off)
+
+def data_accounting(cfg:Config, # the run's config (`index_dir`, `cache_dir`)
+                    split:pd.DataFrame, # the run's `patient_id, split` table
+                    images:pd.DataFrame, # the index's image table
+                    preds:dict, # {'val': predictions, 'test': predictions} as evaluated
+                   )->dict:
+    "Per split: images in the index, left out by the index, skipped by the cache (named, with reasons), evaluated."
+    from bcc.cache import cache_table
+    idx, cache = Path(cfg.index_dir), Path(cfg.cache_dir)
+    probs = pd.read_csv(idx/'problems.csv', dtype=str) if (idx/'problems.csv').exists() else pd.DataFrame(columns=['image_id', 'patient_id', 'problem', 'scope'])
+    probs = probs[probs.get('scope', pd.Series('image', probs.index)).fillna('image') == 'image']
+    skipped = pd.read_csv(cache/'skipped.csv', dtype=str) if (cache/'skipped.csv').exists() else pd.DataFrame(columns=['image_id', 'split', 'reason'])
+    where, out = split.drop_duplicates('patient_id').set_index('patient_id')['split'], {}
+    for s in ('train', 'val', 'test'):
+        pats = set(where.index[where == s])
+        index_ids = set(images.loc[images.patient_id.isin(pats), 'image_id'])
+        cached = set(cache_table(cache, s).image_id)
+        sk = skipped[(skipped.split == s) & ~skipped.image_id.isin(cached)].groupby('image_id').reason.first()
+        left = probs[probs.patient_id.isin(pats)].groupby('image_id').problem.first()
+        evaluated = set(preds[s].image_id) if s in preds else cached
+        r = dict(index=len(index_ids), left_out_by_index=len(left), skipped_by_cache=len(sk), evaluated=len(evaluated),
+                 skipped=[dict(image_id=i, reason=v) for i, v in sk.items()], left_out=[dict(image_id=i, problem=v) for i, v in left.items()])
+        r['unaccounted'] = r['index'] - r['skipped_by_cache'] - r['evaluated']
+        out[s] = r
+    info = json.loads((idx/'index.json').read_text()) if (idx/'index.json').exists() else {}
+    return dict(splits=out, index_images_left_out=info.get('counts', {}).get('images_left_out'),
+                problems_file=str(idx/'problems.csv'), skipped_file=str(cache/'skipped.csv'))
 
 # %% ../nbs/05a_report.ipynb #f22f2997
 NAMES = dict(roc_auc='ROC AUC', pr_auc='PR AUC (AP)', accuracy='Accuracy', sensitivity='Sensitivity',
@@ -189,19 +234,34 @@ FIGURES = {'roc': 'ROC curve', 'pr': 'Precision-recall curve', 'confusion': 'Con
            'calibration': 'Calibration', 'histograms': 'Probabilities by class'}
 
 # %% ../nbs/05a_report.ipynb #2bef5587
+def _weights_text(w:str)->str:
+    return 'trained from scratch (no pretrained weights)' if w == 'none' else 'ImageNet weights' if w == 'imagenet' else f"weights file `{Path(w).name}`"
+
+def _split_text(m:dict, info:dict)->str:
+    f, c = m.get('split'), m['counts']
+    if not f: return f"test: {c['test']['images']} images of {c['test']['patients']} patients (the split file was not given to the report)"
+    how = ('the official CBIS-DDSM test patients' if f['official_test'] else
+           f"{f['patients'].get('test', 0)} of {sum(f['patients'].values())} patients ({f['test_frac']:.0%}), not the official test set"
+           if f['official_test'] is False else f"{f['patients'].get('test', 0)} of {sum(f['patients'].values())} patients ({f['test_frac']:.0%})")
+    same = '' if f['sha256'] == info.get('split_hash') else f" (its sidecar hash `{f['sha256']}` differs from run.json's!)"
+    return (f"test = {how}; train/val/test patients {f['patients'].get('train', 0)}/{f['patients'].get('val', 0)}/"
+            f"{f['patients'].get('test', 0)} from `{Path(f['file']).name}`, hash `{f['sha256']}`{same}")
+
 def _model_card(m:dict, cfg:Config, info:dict)->str:
     c, data = m['counts'], ('synthetic CBIS-DDSM-shaped images made by `bcc.synthetic` (numbers say nothing '
                             'about real mammograms)' if not cfg.data_root else f"CBIS-DDSM from `{cfg.data_root}`")
-    split = 'official CBIS-DDSM test patients' if cfg.official_test else f"{cfg.test_frac:.0%} of patients (seed {cfg.seed})"
+    ck = (f"`best.keras`, the epoch with the best validation ROC AUC: epoch {info['best_epoch'] + 1} of {info.get('epochs_done', '?')} "
+          f"(validation AUC {info['best_val_auc']:.3f} during training)" if 'best_epoch' in info else 'not recorded in run.json')
     return '\n'.join([
         '## Model card', '',
-        f"- **Model**: VGG16 transfer learning (weights `{cfg.weights}`), {cfg.mode} mode, input {cfg.shape[0]}x{cfg.shape[1]}, "
-        f"{info.get('epochs_done', cfg.epochs)} epochs ({info.get('status', 'unknown')}).",
+        f"- **Model**: VGG16, {_weights_text(cfg.weights)}, {cfg.mode} mode, input {cfg.shape[0]}x{cfg.shape[1]}; "
+        f"{info.get('epochs_done', 'unknown')} epochs trained (status {info.get('status', 'unknown')}, from run.json).",
+        f"- **Checkpoint evaluated**: {ck}.",
         '- **Intended use**: research and teaching only. Not a medical device; not for diagnosis, screening or any '
         'decision about a patient.',
         f"- **Data**: {data}. Labels: MALIGNANT = 1; BENIGN and BENIGN_WITHOUT_CALLBACK = 0.",
-        f"- **Split**: by patient (no patient in two splits); test = {split}: {c['test']['images']} images of "
-        f"{c['test']['patients']} patients ({c['test']['malignant']} malignant). Split hash `{info.get('split_hash', 'n/a')}`.",
+        f"- **Split**: by patient (no patient in two splits); {_split_text(m, info)}. Evaluated: {c['test']['images']} test images of "
+        f"{c['test']['patients']} patients ({c['test']['malignant']} malignant).",
         f"- **Threshold**: {m['threshold']:.4f}, fixed on {c['val']['patients']} validation patients "
         f"({m['threshold_method']}{' %.2f' % m['target_sensitivity'] if m['threshold_method'] == 'sensitivity' else ''}).",
         '- **Limits**: CBIS-DDSM is digitised screen-film from the 1990s, curated to contain a lesion on every image, so '
@@ -223,26 +283,51 @@ def _baselines_md(m:dict)->list:
     return ['', '## Baselines (test images, ROC AUC)', '', _md_table(rows, ['', 'ROC AUC', 'note'])]
 
 # %% ../nbs/05a_report.ipynb #0700c015
+def _images_md(m:dict)->list:
+    "The report's accounting of each split's images, and the excluded test images by name."
+    a = m.get('images')
+    if not a: return []
+    rows = [[s, r['index'], r['left_out_by_index'], r['skipped_by_cache'], r['evaluated'] if s != 'train' else f"{r['evaluated']} (cached)",
+             'yes' if r['unaccounted'] == 0 else f"no: {r['unaccounted']} unaccounted"] for s, r in a['splits'].items()]
+    t = a['splits']['test']
+    gone = [f"`{d['image_id']}` (skipped by the cache: {d['reason']})" for d in t['skipped']] + \
+           [f"`{d['image_id']}` (left out by the index: {d['problem']})" for d in t['left_out']]
+    return ['', "## Images of each split", '', _md_table(rows, ['split', 'in the index', 'left out by the index',
+            'skipped by the cache', 'evaluated', 'adds up']), '',
+            f"Excluded test images: {'; '.join(gone) if gone else 'none'}. Sources: `{a['problems_file']}`, `{a['skipped_file']}`."]
+
+def _dropped_md(m:dict)->str:
+    "One sentence on intervals that are n/a or rest on fewer resamples than announced."
+    notes = {d['note'] for d in m['test'].values() if d.get('note')}
+    drop = {k: d['n_dropped'] for k, d in m['test'].items() if d.get('n_dropped')}
+    return ' '.join([*(f"Test intervals n/a: {n.removeprefix('no interval: ')}." for n in notes),
+                     *([("Resamples with a single class, left out of the test intervals: " +
+                         ', '.join(f"{NAMES[k]} {v} of {m['n_bootstrap']}" for k, v in drop.items()) + '.')] if drop else [])])
+
 def render_report(m:dict, # the metrics from `compute_metrics`
                   cfg:Config|None=None, # the run's config
                   info:dict|None=None, # the run's run.json
                  )->str:
-    "The Markdown of report.md: headline metrics at three levels, subgroups, figures, model card."
+    "The Markdown of report.md: headline metrics at three levels, images of each split, subgroups, figures, model card."
     cfg, info, c = cfg or Config(), info or {}, m['counts']['test']
+    lost = (m.get('images') or {}).get('splits', {}).get('test', {})
+    lost = f" ({lost['skipped_by_cache']} skipped by the cache and {lost['left_out_by_index']} left out by the index, named below)" \
+        if lost and lost['skipped_by_cache'] + lost['left_out_by_index'] else ''
     head = [f"# Evaluation of run `{cfg.run_name}`", '',
-            f"Test set: {c['images']} images of {c['patients']} patients, {c['malignant']} malignant. Values are "
+            f"Test set: {c['images']} images of {c['patients']} patients, {c['malignant']} malignant{lost}. Values are "
             f"point estimates with {m['ci']:.0%} intervals from {m['n_bootstrap']} patient-bootstrap resamples "
             f"(seed {m['seed']}); thresholds fixed on validation: image {m['threshold']:.4f}, breast "
             f"{m['breast']['threshold']:.4f}, patient {m['patient']['threshold']:.4f}.", '', '## Test metrics', '']
     rows = [[NAMES[k], _ci(m['test'][k]), _ci(m['breast']['test'][k]), _ci(m['patient']['test'][k])] for k in METRICS]
     table = _md_table(rows, ['metric', 'image', 'breast (CC+MLO)', 'patient'])
     sg = [[f"{s['group']} = {s['subgroup']}", s['images'], s['patients'], s['malignant'],
-           *[_ci({'value': s[k], 'lo': s[f'{k}_lo'], 'hi': s[f'{k}_hi']}) for k in ('roc_auc', 'sensitivity', 'specificity')]]
-          for s in m['subgroups']]
+           *[_ci({'value': s[k], 'lo': s[f'{k}_lo'], 'hi': s[f'{k}_hi']}) for k in ('roc_auc', 'sensitivity', 'specificity')],
+           s.get('roc_auc_n_dropped', ''), s.get('note') or ''] for s in m['subgroups']]
     sub = ['', '## Subgroups (test images, image threshold)', '',
-           _md_table(sg, ['subgroup', 'images', 'patients', 'malignant', 'ROC AUC', 'sensitivity', 'specificity'])]
+           _md_table(sg, ['subgroup', 'images', 'patients', 'malignant', 'ROC AUC', 'sensitivity', 'specificity',
+                          'one-class resamples dropped (ROC AUC)', 'note'])]
     figs = ['', '## Figures (test images)', ''] + [f"![{t}](figures/{k}.png)" for k, t in FIGURES.items()]
-    return '\n'.join(head + [table] + _baselines_md(m) + sub + figs + ['', _model_card(m, cfg, info), ''])
+    return '\n'.join(head + [table, '', _dropped_md(m)] + _baselines_md(m) + _images_md(m) + sub + figs + ['', _model_card(m, cfg, info), ''])
 
 # %% ../nbs/05a_report.ipynb #dde17b11
 def merge_metrics(run_dir:str|Path, # the run folder
@@ -265,12 +350,16 @@ def write_report(val:pd.DataFrame, # validation predictions
                  n_bootstrap:int|None=None, # resamples; default `cfg.n_bootstrap`
                  seed:int|None=None, # random seed; default `cfg.seed`
                  baselines:dict|None=None, # the run's baselines (`bcc.baselines.run_baselines`), reported beside the model
+                 split:dict|None=None, # what the split file says (`split_facts`), for the model card
+                 images:dict|None=None, # each split's images accounted for (`data_accounting`)
                 )->dict:
     "Compute the metrics and write `metrics.json`, `figures/*.png` and `report.md` into `out_dir`."
     cfg, info, out = cfg or Config(), info or {}, Path(out_dir)
     m = compute_metrics(val, test, cfg, n_bootstrap, seed)
     if baselines is not None: m['baselines'] = baselines
-    m.update(run=cfg.run_name, **{k: info.get(k) for k in ('split_hash', 'cache_hash', 'status', 'epochs_done')},
+    if split is not None: m['split'] = split
+    if images is not None: m['images'] = images
+    m.update(run=cfg.run_name, **{k: info.get(k) for k in ('split_hash', 'cache_hash', 'status', 'epochs_done', 'best_epoch', 'best_val_auc')}, checkpoint='best.keras',
              config=asdict(cfg))
     b, thr = curve_bands(test, m['n_bootstrap'], m['seed']), m['threshold']
     figs = dict(roc=plot_roc(b, m['test']['roc_auc']), pr=plot_pr(b, m['test']['pr_auc'], test['label'].mean()),

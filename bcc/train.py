@@ -23,7 +23,8 @@ from .cache import prepare_data, make_dataset, load_manifest, cache_hash, cache_
 # %% auto #0
 __all__ = ['VGG16_NOTOP_URL', 'VGG16_NOTOP_MD5', 'get_strategy', 'speed_settings', 'imagenet_weights', 'vgg16_base',
            'build_model', 'set_phase', 'make_loss', 'compile_model', 'class_weights', 'RunState', 'ScalarLogger',
-           'check_inputs', 'fit_run', 'train', 'plot_history', 'read_run', 'load_run', 'bcc_train', 'bench_train']
+           'check_skipped', 'check_inputs', 'fit_run', 'train', 'plot_history', 'read_run', 'load_run', 'bcc_train',
+           'bench_train']
 
 # %% ../nbs/04_training.ipynb #8d53f711
 def _strategy_kind(n_gpus:int, tpu:bool)->str:
@@ -208,11 +209,23 @@ class ScalarLogger(keras.callbacks.Callback):
         for w in self.writers.values(): w.close()
 
 # %% ../nbs/04_training.ipynb #19a1edaf
-def check_inputs(cfg:Config, # uses `index_dir`, `split_file`, `cache_dir`
+def check_skipped(cfg:Config, # uses `cache_dir` and `max_skipped_frac`
+                 )->dict:
+    "Refuse a cache that skipped more than `cfg.max_skipped_frac` of a split's images; return {split: (skipped, inputs)}."
+    man, d = load_manifest(cfg.cache_dir), Path(cfg.cache_dir)
+    out = {s: (c['skipped'], c['inputs']) for s, c in man['counts'].items()}
+    for s, (k, n) in out.items():
+        if n and k / n > cfg.max_skipped_frac:
+            raise ValueError(f"{d}: the cache skipped {k} of {n} {s} images ({k / n:.1%}), more than max_skipped_frac "
+                             f"{cfg.max_skipped_frac}; see {d/'skipped.csv'} (fix the images, or raise max_skipped_frac)")
+    return out
+
+def check_inputs(cfg:Config, # uses `index_dir`, `split_file`, `cache_dir`, `max_skipped_frac`
                 )->dict:
-    "Refuse a changed, foreign or leaking split and a changed cache; return the hashes a run records."
-    images, _ = load_index(cfg.index_dir)
+    "Refuse a changed, foreign or leaking split, a changed cache and one that skipped too many images; return the hashes a run records."
     man = load_manifest(cfg.cache_dir)
+    check_skipped(cfg)                                                 # images the cache could not read
+    images, _ = load_index(cfg.index_dir)
     split = load_split(cfg.split_file, images, expected_hash=man['split_hash'])  # sidecar, the cache's split, leakage
     h = cache_hash(cfg.cache_dir, verify=True)                        # every shard's sha256 against the manifest
     where = dict(zip(split.patient_id, split.split))
@@ -255,7 +268,7 @@ def fit_run(cfg:Config, # the run's settings; files go to `cfg.run_dir`
     return run
 
 # %% ../nbs/04_training.ipynb #46789b09
-_NOT_TRAINING = {'workers', 'threshold_method', 'target_sensitivity', 'n_bootstrap'}
+_NOT_TRAINING = {'workers', 'threshold_method', 'target_sensitivity', 'n_bootstrap', 'min_class_patients', 'max_skipped_frac'}
 
 def _previous_run(cfg:Config, run:Path, resume:bool, force:bool)->dict:
     "run.json of the folder's earlier run, after refusing other settings; {} when training starts afresh."
