@@ -208,6 +208,21 @@ class ScalarLogger(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         for w in self.writers.values(): w.close()
 
+# %% ../nbs/04_training.ipynb #4d9af781
+def _random_layers(model:keras.Model)->list:
+    "Layers with a seed generator (dropout), in nested models too, in a fixed order."
+    out = []
+    for l in model.layers:
+        if isinstance(l, keras.Model): out += _random_layers(l)
+        elif isinstance(getattr(l, 'seed_generator', None), keras.random.SeedGenerator): out.append(l)
+    return out
+
+def _reset_seeds(model:keras.Model, seed:int, epoch:int):
+    "Set the seed state of every random layer of `model` from (seed, epoch, its position)."
+    for i, l in enumerate(_random_layers(model)):
+        st = l.seed_generator.state
+        st.assign(np.array([np.random.default_rng([seed, epoch, i]).integers(2**31), 0]).astype(st.dtype))
+
 # %% ../nbs/04_training.ipynb #19a1edaf
 def check_skipped(cfg:Config, # uses `cache_dir` and `max_skipped_frac`
                  )->dict:
@@ -237,8 +252,15 @@ def check_inputs(cfg:Config, # uses `index_dir`, `split_file`, `cache_dir`, `max
                 records={s: c['written'] for s, c in man['counts'].items()})
 
 # %% ../nbs/04_training.ipynb #be525930
+def _epoch_batches(train_ds, epochs:range)->tuple:
+    "(dataset, steps per epoch): `train_ds` as it is, or `train_ds(epochs)` cut into `len(epochs)` equal epochs."
+    if not callable(train_ds): return train_ds, None
+    ds = train_ds(epochs); n = int(ds.cardinality())
+    if n <= 0 or n % len(epochs): raise ValueError(f"train_ds({epochs}) has {n} batches, not a known multiple of its {len(epochs)} epoch(s)")
+    return ds, n // len(epochs)
+
 def fit_run(cfg:Config, # the run's settings; files go to `cfg.run_dir`
-            train_ds:tf.data.Dataset, # (images, labels) batches for training
+            train_ds:tf.data.Dataset|Callable, # training batches, or `train_ds(epochs)`: the batches of `epochs` (a range), back to back
             val_ds:tf.data.Dataset, # (images, labels) batches for validation (its AUC picks `best.keras`)
             info:dict, # run.json so far: input hashes, and `epochs_done` when resuming
             class_weight:dict|None=None, # from `class_weights`, or None
@@ -253,15 +275,17 @@ def fit_run(cfg:Config, # the run's settings; files go to `cfg.run_dir`
     speed, strategy = speed_settings(cfg), strategy or get_strategy()
     info.update(status='running', epochs_done=done, epochs=cfg.epochs, strategy=type(strategy).__name__, **speed)
     cfg.save(run/'config.json'); _write_json(run/'run.json', info)
-    seed_everything(cfg.seed + done, cfg.deterministic)
+    seed_everything(cfg.seed, cfg.deterministic)          # one seed per run: epoch k draws from (seed, k), resumed or not
     with strategy.scope():
         model = _load_model(run/'last.keras', speed['policy']) if done else (build or build_model)(cfg, speed['policy'])
+        seeds = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: _reset_seeds(model, cfg.seed, epoch))
         for phase, start, stop, lr in [('warmup', 0, cfg.warmup_epochs, cfg.lr_warmup), ('finetune', cfg.warmup_epochs, cfg.epochs, cfg.lr_finetune)]:
             if done >= stop: continue
             if done == start: set_phase(model, phase, cfg.finetune_blocks)
             compile_model(model, cfg, lr, optimizer=model.optimizer if done > start else None, jit_compile=speed['jit_compile'])
-            model.fit(train_ds, validation_data=val_ds, initial_epoch=done, epochs=stop, class_weight=class_weight, shuffle=False,
-                      callbacks=[RunState(run, info, phase), ScalarLogger(run/'logs'), *(callbacks or [])], verbose=2)
+            ds, steps = _epoch_batches(train_ds, range(done, stop))
+            model.fit(ds, validation_data=val_ds, initial_epoch=done, epochs=stop, steps_per_epoch=steps, class_weight=class_weight, shuffle=False,
+                      callbacks=[seeds, RunState(run, info, phase), ScalarLogger(run/'logs'), *(callbacks or [])], verbose=2)
             done = stop
     info.update(status='finished', finished=time.strftime('%Y-%m-%d %H:%M:%S'))
     _write_json(run/'run.json', info)
@@ -308,12 +332,11 @@ def train(cfg:Config, # the run's settings
     info = {**info, **inputs, 'package_versions': package_versions(), 'runtime': runtime_info(), 'started': info.get('started') or time.strftime('%Y-%m-%d %H:%M:%S')}
     strategy = get_strategy()
     bs = cfg.batch_size * strategy.num_replicas_in_sync
-    tables = {s: cache_table(cfg.cache_dir, s) for s in ('train', 'val')}
-    ds = {s: make_dataset(cfg.cache_dir, s, bs, augment=cfg.augment and s == 'train', shuffle=s == 'train', seed=cfg.seed,
-                          deterministic=cfg.deterministic).apply(tf.data.experimental.assert_cardinality(math.ceil(len(t) / bs)))
-          for s, t in tables.items()}   # a known length: Keras counts steps and does not warn at the end of an epoch
-    cw = class_weights(tables['train'].label) if cfg.class_weights else None
-    fit_run(cfg, ds['train'], ds['val'], info, cw, callbacks, strategy)
+    train_ds = lambda epochs: make_dataset(cfg.cache_dir, 'train', bs, augment=cfg.augment, shuffle=True, seed=cfg.seed,
+                                           deterministic=cfg.deterministic, epochs=epochs)   # epoch k drawn from (seed, k)
+    val_ds = make_dataset(cfg.cache_dir, 'val', bs, deterministic=cfg.deterministic)
+    cw = class_weights(cache_table(cfg.cache_dir, 'train').label) if cfg.class_weights else None
+    fit_run(cfg, train_ds, val_ds, info, cw, callbacks, strategy)
     fig = plot_history(run)
     with atomic_path(run/'learning_curves.png') as tmp: fig.savefig(tmp, format='png', dpi=80)
     plt.close(fig)
