@@ -82,12 +82,18 @@ def load_predictor(model_path:str|Path, # a run folder, or a .keras file with it
     thr = json.loads(m.read_text()).get('threshold') if m.exists() else None
     return cfg, model, thr
 
-def prepare_input(path:str|Path, # a DICOM, JPEG or PNG image
+def prepare_input(path:str|Path, # a DICOM, JPEG or PNG image: the full mammogram
                   cfg:Config, # the run's config (mode, image size, CLAHE...)
+                  mask:str|Path|None=None, # roi mode: the abnormality's ROI mask, which frames the window as in training
                  )->tuple:
     "The model input for `path` (float32 [H, W, 3], 0..255) with the training preprocessing, and its geometry."
     from bcc.preprocess import preprocess
-    img, geom = preprocess(str(path), cfg)
+    if cfg.mode == 'roi' and not mask:
+        raise ValueError(f"{path}: the model was trained on ROI windows (mode 'roi'): give the full mammogram with its "
+                         "ROI mask (bcc_predict --masks, or mask= in Python) so the window is framed as in training, "
+                         "or use a run trained in whole mode")
+    if cfg.mode != 'roi' and mask: raise ValueError(f"{mask}: a mask was given, but the model was trained on whole images (mode {cfg.mode!r})")
+    img, geom = preprocess(str(path), cfg, mask_path=str(mask) if mask else None)
     return np.repeat(np.asarray(img, 'uint8')[..., None], 3, -1).astype('float32'), geom
 
 # %% ../nbs/07_export.ipynb #7e929176
@@ -97,12 +103,13 @@ def predict_file(model:keras.Model, # a bcc model
                  heatmap:str|Path|None=None, # where to write the Grad-CAM overlay PNG; None = no heatmap
                  max_side:int=1024, # longer side of the overlay PNG
                  timings:dict|None=None, # filled with the seconds of each step
+                 mask:str|Path|None=None, # roi mode: the abnormality's ROI mask
                 )->float:
     "The malignancy probability of one image file (and its Grad-CAM overlay when `heatmap` is given)."
     import cv2
     from bcc.explain import grad_cam, cam_to_original, overlay
     t = [time.perf_counter()]
-    x, geom = prepare_input(path, cfg); t.append(time.perf_counter())
+    x, geom = prepare_input(path, cfg, mask); t.append(time.perf_counter())
     if heatmap is None: p = float(np.ravel(model(x[None], training=False))[0])
     else: cams, probs = grad_cam(model, x[None]); p = float(probs[0])
     t.append(time.perf_counter())
@@ -128,16 +135,19 @@ def predict_files(model:keras.Model, # a bcc model
                   files:list, # image files
                   heatmap_dir:str|Path|None=None, # folder for `<name>.gradcam.png` overlays; None = none
                   threshold:float|None=None, # operating threshold; adds a 0/1 `prediction` column
+                  masks:list|None=None, # roi mode: one ROI mask per file, in the same order
                  )->pd.DataFrame:
     "One row per file: file, probability, prediction, heatmap, error ('' when it worked)."
-    rows, used = [], set()
-    for f in progress(files, 'bcc_predict'):
+    if masks is not None and len(masks) != len(files):
+        raise ValueError(f"masks: {len(masks)} given for {len(files)} files; give one ROI mask per file")
+    rows, used, masks = [], set(), list(masks) if masks is not None else [None]*len(files)
+    for f, mk in progress(list(zip(files, masks)), 'bcc_predict'):
         hm = None
         if heatmap_dir is not None:
             stem, k = Path(f).stem, 1
             while stem in used: k += 1; stem = f"{Path(f).stem}-{k}"
             used.add(stem); hm = Path(heatmap_dir)/f"{stem}.gradcam.png"
-        try: p, err = predict_file(model, cfg, f, hm), ''
+        try: p, err = predict_file(model, cfg, f, hm, mask=mk), ''
         except Exception as e: p, err, hm = float('nan'), _one_line(f, e), None
         rows.append(dict(file=str(f), probability=p, heatmap=str(hm or ''), error=err,
                          prediction=pd.NA if threshold is None or err else int(p >= threshold)))
@@ -151,16 +161,19 @@ def _predict_parser()->argparse.ArgumentParser:
     p.add_argument('files', nargs='+', help='DICOM, JPEG or PNG images')
     p.add_argument('--heatmaps', help='folder for Grad-CAM overlay PNGs; none when not given')
     p.add_argument('--out', help='CSV file to write; standard output when not given')
+    p.add_argument('--masks', nargs='+', help='for a model trained in roi mode: the ROI mask of each file, in the same order')
     return p
 
 def bcc_predict(model:str, # a run folder, or a .keras file with its run's config.json beside it
                 files:list, # DICOM, JPEG or PNG images
                 heatmaps:str|None=None, # folder for Grad-CAM overlay PNGs; none when not given
                 out:str|None=None, # CSV file to write; standard output when not given
+                masks:list|None=None, # roi mode: the ROI mask of each file, in the same order
                )->pd.DataFrame:
     "Malignancy probabilities (and Grad-CAM overlays) for image files, preprocessed as in training."
     cfg, m, thr = load_predictor(model)
-    df = predict_files(m, cfg, list(files), heatmaps, thr)
+    if masks is not None and len(masks) != len(files): sys.exit(f"bcc_predict: --masks: {len(masks)} given for {len(files)} files; give one ROI mask per file")
+    df = predict_files(m, cfg, list(files), heatmaps, thr, masks)
     if out: atomic_write(out, df.to_csv(index=False))
     else: df.to_csv(sys.stdout, index=False)
     for e in df.error[df.error != '']: print(f"bcc_predict: {e}", file=sys.stderr)

@@ -182,6 +182,8 @@ def _roi_window(lesion:np.ndarray, shape:tuple, margin:float, aspect:float)->tup
 def _lesion(mask_path, shape)->np.ndarray:
     "The ROI mask as a boolean array of `shape` (masks a few pixels off in size are resized)."
     m = read_mammogram(mask_path) > 0.5
+    if any(abs(a - b) > .1*b for a, b in zip(m.shape, shape)):
+        _fail(mask_path, f"ROI mask is {m.shape[0]}x{m.shape[1]}, its image {shape[0]}x{shape[1]}: give the full mammogram the mask belongs to")
     if m.shape != shape: m = cv2.resize(m.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) > 0
     if not m.any(): _fail(mask_path, "ROI mask has no lesion (all zero)")
     return m
