@@ -13,7 +13,7 @@ __all__ = ['DEMO', 'run_pipeline', 'headline', 'bcc_demo']
 
 # %% ../nbs/05b_pipeline.ipynb #f12e968e
 DEMO = dict(synthetic_patients=96, mode='roi', image_size=64, weights='none', warmup_epochs=0, finetune_blocks=5,
-            epochs=3, lr_finetune=1e-4, batch_size=16, n_bootstrap=500, run_name='demo')
+            epochs=2, lr_finetune=1e-4, batch_size=16, n_bootstrap=500, run_name='demo')
 
 # %% ../nbs/05b_pipeline.ipynb #33b4efeb
 def run_pipeline(cfg:Config, # the config of every stage
