@@ -59,12 +59,13 @@ def image_auc(table:pd.DataFrame, # records with `image_id` and `label` (a `cach
 def pixel_audit(cache_dir, # a folder written by `build_cache`
                 splits=('train', 'val', 'test'), # the splits to audit
                 level:str='record', # 'record' (each cached window or image) or 'image' (highest record per image)
+                data:dict|None=None, # {split: (x, table)} already read by `cache_pixels`; read here when None
                )->pd.DataFrame:
     "ROC AUC of each pixel statistic (rows) against the label, per split (columns)."
     if level not in ('record', 'image'): raise ValueError(f"level must be 'record' or 'image', not {level!r}")
     out = {}
     for s in splits:
-        x, t = cache_pixels(cache_dir, s)
+        x, t = data[s] if data else cache_pixels(cache_dir, s)
         out[s] = {k: image_auc(t, v) if level == 'image' else _auc(t.label, v) for k, v in pixel_statistics(x).items()}
     return pd.DataFrame(out)
 
@@ -100,9 +101,10 @@ def radiomics_features(x:np.ndarray, # uint8 images (N, H, W), e.g. ROI windows
 # %% ../nbs/03c_baselines.ipynb #aa9e8f86
 def radiomics_baseline(cache_dir, # a folder written by `build_cache`
                        C:float=1.0, # inverse regularisation of the logistic regression (fixed, not tuned)
+                       data:dict|None=None, # {split: (x, table)} already read by `cache_pixels`; read here when None
                       )->dict:
     "Logistic regression on `radiomics_features` fitted on train: ROC AUC on val and test, per record and per image."
-    data = {s: cache_pixels(cache_dir, s) for s in ('train', 'val', 'test')}
+    data = data or {s: cache_pixels(cache_dir, s) for s in ('train', 'val', 'test')}
     feats = {s: radiomics_features(x) for s, (x, _) in data.items()}
     model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000)).fit(feats['train'], data['train'][1].label)
     out = {}
@@ -121,8 +123,9 @@ def split_ceiling(cfg:Config, # a run's config: synthetic data when `data_root` 
 def run_baselines(cfg:Config, # the run's config (its cache and data)
                  )->dict:
     "A run's test baselines: the best pixel statistic, the radiomics model and, on synthetic data, the ceiling."
-    name, auc = best_pixel_statistic(pixel_audit(cfg.cache_dir, ('test',), level='image'), 'test')
-    rad = radiomics_baseline(cfg.cache_dir)
+    data = {s: cache_pixels(cfg.cache_dir, s) for s in ('train', 'val', 'test')}   # read each split once
+    name, auc = best_pixel_statistic(pixel_audit(cfg.cache_dir, ('test',), level='image', data=data), 'test')
+    rad = radiomics_baseline(cfg.cache_dir, data=data)
     return dict(ceiling_roc_auc=split_ceiling(cfg, cache_table(cfg.cache_dir, 'test').image_id.unique()),
                 pixel_statistic=name, pixel_statistic_roc_auc=auc, radiomics_roc_auc=rad['test']['image'],
                 radiomics_val_roc_auc=rad['val']['image'])
