@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Callable
 import pandas as pd
 from fastcore.script import call_parse
-from .core import atomic_write, in_colab, console_script
+from .core import Config, atomic_write, in_colab, console_script
 
 # %% auto #0
 __all__ = ['KAGGLE_HANDLE', 'CSV_FILES', 'ABNORMALITY_COLUMNS', 'LABELS', 'IMAGE_KEY', 'KaggleCredentials', 'kaggle_credentials',
            'save_kaggle_credentials', 'KaggleHub', 'download_cbis_ddsm', 'bcc_download', 'load_case_descriptions',
-           'image_table', 'listing_map', 'dataset_counts']
+           'image_table', 'listing_map', 'dataset_counts', 'notebook_config']
 
 # %% ../nbs/01_acquisition.ipynb #27f0c381
 KAGGLE_HANDLE = 'awsaf49/cbis-ddsm-breast-cancer-image-dataset'  # the Kaggle copy of CBIS-DDSM
@@ -240,3 +240,18 @@ def dataset_counts(abnormalities:pd.DataFrame, # from `load_case_descriptions`
                 multi_abnormality_images=int((im.n_abnormalities > 1).sum()),
                 mixed_pathology_images=int(mixed.sum()), merged_images=int((im.n_listings > 1).sum()),
                 merged_conflicting_labels=int(im.conflicting_labels.sum()), patients_in_both_official_sets=int(both.sum()))
+
+# %% ../nbs/01_acquisition.ipynb #9a535ba0
+def notebook_config(drive:bool=True, # on Colab, keep `work_dir` on Google Drive (mounted at /content/drive)
+                    download=None, # on Colab, `f(dest) -> dataset root`; default `download_cbis_ddsm`
+                    **kw, # `Config` fields that override the defaults
+                   )->Config:
+    "The `Config` a notebook starts from: synthetic data locally, the real dataset (and Drive) on Colab."
+    cfg = Config().update(**kw)
+    if not in_colab() or 'data_root' in kw: return cfg
+    work = '/content/bcc_work'
+    if drive:
+        from google.colab import drive as gdrive
+        gdrive.mount('/content/drive'); work = '/content/drive/MyDrive/bcc_work'
+    root = (download or download_cbis_ddsm)('/content/cbis-ddsm')
+    return cfg.update(**{'data_root': str(root), 'work_dir': work, **kw})

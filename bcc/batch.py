@@ -13,6 +13,7 @@ from fastcore.script import call_parse
 import numpy as np
 import matplotlib.pyplot as plt
 from .core import Config, coerce, atomic_write, atomic_path, progress, console_script
+from .evaluate import best_run, compare_runs, evaluate_run
 
 # %% auto #0
 __all__ = ['load_grid', 'expand_grid', 'run_names', 'training_notebook', 'run_state', 'strip_flagged', 'run_one', 'run_sweep',
@@ -159,8 +160,7 @@ def run_sweep(grid_file, # JSON or YAML grid (see `load_grid`)
     notebook = Path(notebook) if notebook else training_notebook()
     if not notebook.exists(): raise FileNotFoundError(f"{notebook}: no such notebook")
     source = strip_flagged(notebook, out/'notebooks'/'source.ipynb', () if all_cells else ('slow', 'gpu', 'data', 'notest'))
-    if evaluate is True:
-        from bcc.evaluate import evaluate_run as evaluate
+    if evaluate is True: evaluate = evaluate_run
     rows = []
     for combo, name in progress(list(zip(combos, names)), desc='sweep runs'):
         work = Path(combo.get('work_dir') or out/'work').resolve()
@@ -177,7 +177,6 @@ def summarize_sweep(out_dir='sweep', # sweep folder written by `run_sweep`
                     metric:str='roc_auc', # metric to rank on validation and show (a `bcc.evaluate.METRICS` name)
                    )->pd.DataFrame:
     "One row per run, best validation `metric` first: parameters, status, validation and test metrics, `chosen`; writes comparison.csv and sweep.png."
-    from bcc.evaluate import compare_runs, best_run
     out = Path(out_dir)
     try: runs = pd.read_csv(out/'sweep.csv', keep_default_na=False)
     except FileNotFoundError: raise FileNotFoundError(f"{out/'sweep.csv'}: missing; run the sweep first") from None

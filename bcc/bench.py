@@ -10,7 +10,10 @@ import numpy as np
 import pandas as pd
 import cv2
 from .core import Config, console_script
-from .preprocess import preprocess
+from .preprocess import preprocess, read_mammogram
+from .cache import build_cache, make_dataset
+from .resolve import build_index, load_index
+from .synthetic import make_synthetic
 
 # %% auto #0
 __all__ = ['BENCHES', 'bcc_bench', 'naive_preprocess', 'bench_preprocess', 'bench_cache']
@@ -87,8 +90,6 @@ def _times(files:list, cfg:Config, n_naive:int, repeat:int)->dict:
 # %% ../nbs/03b_bench.ipynb #87f5f351
 def _synthetic_jpegs(work:Path, n:int, size:tuple)->list:
     "Full-mammogram JPEGs of a synthetic dataset of about `n` images at `size` (made once in `work`)."
-    from bcc.synthetic import make_synthetic
-    from bcc.resolve import build_index, load_index
     root = make_synthetic(work/'synthetic', n_patients=max(4, n // 2 + 1), image_size=tuple(size))
     if not (work/'index'/'index.json').exists(): build_index(root, work/'index')
     return list(load_index(work/'index')[0].image_file[:n])
@@ -147,7 +148,6 @@ def _cache_peak(n:int, files:list, work:Path, size:int)->dict:
 # %% ../nbs/03b_bench.ipynb #16f7eafd
 def _full_jpegs(work:Path, n:int)->Path:
     "`n` full-size 8-bit JPEGs made from the real DICOMs, in class folders (benign/, malignant/)."
-    from bcc.preprocess import read_mammogram
     d = work/'jpegs'
     if len(list(d.rglob('*.jpg'))) != n:
         src = [(read_mammogram(p) * 255).round().astype(np.uint8) for p in _real_dicoms()]
@@ -174,7 +174,6 @@ def bench_cache(n_epoch:int=128, # full-size JPEGs read by the Keras habit
                )->dict:
     "Peak memory of building caches of `mem_sizes` images, and epoch images/s from the cache vs Keras on JPEGs."
     import keras
-    from bcc.cache import build_cache, make_dataset
     work = Path(work or tempfile.mkdtemp(prefix='bcc_bench_')); jp = _full_jpegs(work, n_epoch)
     files = sorted(str(f) for f in jp.rglob('*.jpg'))
     mem = {n: _cache_peak(n, files, work, image_size) for n in mem_sizes}

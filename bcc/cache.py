@@ -11,6 +11,10 @@ import pandas as pd
 import cv2
 from .core import Config, atomic_path, atomic_write, config_parser, config_from_args, file_sha256, progress, console_script
 from .preprocess import preprocess
+from .acquisition import listing_map
+from .resolve import build_index, load_index
+from .split import SPLITS, attach_split, load_split, patient_split, save_split, split_hash
+from .synthetic import make_synthetic
 
 # %% auto #0
 __all__ = ['CACHE_FIELDS', 'PNG_PARAMS', 'build_cache', 'load_manifest', 'cache_hash', 'cache_table', 'make_dataset',
@@ -31,8 +35,6 @@ def _split_table_hash(split:pd.DataFrame)->str:
 # %% ../nbs/03a_cache.ipynb #2dff1911
 def _records(cfg:Config, images:pd.DataFrame, abnormalities:pd.DataFrame|None, split:pd.DataFrame)->pd.DataFrame:
     "One row per record to write: record_id, image_id, patient_id, label, split, file, mask_file."
-    from bcc.split import attach_split
-    from bcc.acquisition import listing_map
     imgs = attach_split(images, split)
     if cfg.mode == 'whole':
         t = imgs.assign(record_id=imgs.image_id, file=imgs.image_file, mask_file='')
@@ -54,7 +56,6 @@ def _size(f:str)->int: return os.path.getsize(f) if f and os.path.isfile(f) else
 
 def _plan_shards(cfg:Config, recs:pd.DataFrame)->list:
     "The shards to write: dicts with name, split, records (list of dicts) and input_hash."
-    from bcc.split import SPLITS
     plan, sub = [], _cfg_subset(cfg)
     for s in SPLITS:
         r = recs[recs.split == s].to_dict('records')
@@ -165,8 +166,6 @@ def build_cache(cfg:Config, # uses index_dir, split_file, cache_dir, mode, shape
                 abnormalities:pd.DataFrame|None=None, # roi mode: abnormality table (mask_file, crop_file); default from the index
                )->Path:
     "Write (or complete) the sharded cache of every split in `cfg.cache_dir`; return that folder."
-    from bcc.resolve import load_index
-    from bcc.split import load_split, split_hash
     if images is None or (cfg.mode == 'roi' and abnormalities is None):
         idx_images, idx_abn = load_index(cfg.index_dir)
         images = idx_images if images is None else images
@@ -293,11 +292,8 @@ def make_dataset(cache_dir, # a folder written by `build_cache`
 def prepare_data(cfg:Config, # the run's config
                 )->Config:
     "Make the synthetic data (when `data_root` is ''), the index, the split and the cache, whichever is missing."
-    from bcc.resolve import build_index, load_index
-    from bcc.split import patient_split, save_split
     say = lambda i, what, done: print(f"[{i}/4] {what}: {done}", flush=True)
     if not cfg.data_root:
-        from bcc.synthetic import make_synthetic
         say(1, 'synthetic dataset', make_synthetic(cfg.dataset_root, cfg.synthetic_patients, seed=cfg.seed))
     else: say(1, 'dataset', cfg.dataset_root)
     if not (cfg.index_dir/'index.json').exists(): build_index(cfg.dataset_root, cfg.index_dir, cfg.layout); say(2, 'index built', cfg.index_dir)

@@ -14,8 +14,8 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['Config', 'coerce', 'atomic_path', 'atomic_write', 'config_parser', 'config_from_args', 'config_from_params',
-           'exit_status', 'console_script', 'seed_everything', 'in_colab', 'runtime_info', 'notebook_config',
-           'package_versions', 'file_sha256', 'progress', 'reference_csv_dir']
+           'exit_status', 'console_script', 'seed_everything', 'in_colab', 'runtime_info', 'package_versions',
+           'file_sha256', 'progress', 'reference_csv_dir']
 
 # %% ../nbs/00_core.ipynb #9811e262
 @dataclass
@@ -217,22 +217,6 @@ def runtime_info(tf:bool=True, # ask TensorFlow for its devices
         info['gpus'] = [d.name for d in tf_.config.list_physical_devices('GPU')]
         info['tpu'] = info['tpu'] or bool(tf_.config.list_logical_devices('TPU'))
     return info
-
-# %% ../nbs/00_core.ipynb #9a535ba0
-def notebook_config(drive:bool=True, # on Colab, keep `work_dir` on Google Drive (mounted at /content/drive)
-                    download=None, # on Colab, `f(dest) -> dataset root`; default `bcc.acquisition.download_cbis_ddsm`
-                    **kw, # `Config` fields that override the defaults
-                   )->Config:
-    "The `Config` a notebook starts from: synthetic data locally, the real dataset (and Drive) on Colab."
-    cfg = Config().update(**kw)
-    if not in_colab() or 'data_root' in kw: return cfg
-    work = '/content/bcc_work'
-    if drive:
-        from google.colab import drive as gdrive
-        gdrive.mount('/content/drive'); work = '/content/drive/MyDrive/bcc_work'
-    if download is None: from bcc.acquisition import download_cbis_ddsm as download
-    root = download('/content/cbis-ddsm')
-    return cfg.update(**{'data_root': str(root), 'work_dir': work, **kw})
 
 # %% ../nbs/00_core.ipynb #35413741
 def package_versions(names:Iterable[str]=('bcc','tensorflow','keras','numpy','pandas','scikit-learn',

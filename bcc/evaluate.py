@@ -4,180 +4,36 @@
 
 # %% ../nbs/05_evaluation.ipynb #abe90d14
 from __future__ import annotations
-import json, math
+import math
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from fastcore.script import call_parse
 from .core import Config, atomic_write, file_sha256, progress, console_script
+from .resolve import load_index
+from .split import LeakageError, load_split
+from .cache import cache_table, make_dataset, cache_hash
+from .metrics import PRED_COLUMNS, METRICS
+from .run import RUN, read_run, load_run, read_metrics
+from .report import write_report, data_accounting, split_facts
+from .baselines import run_baselines
 
 # %% auto #0
-__all__ = ['PRED_COLUMNS', 'METRICS', 'synthetic_predictions', 'cumulative_counts', 'weighted_metrics', 'binary_metrics',
-           'choose_threshold', 'patient_bootstrap', 'class_patients', 'bootstrap_metrics', 'check_run_split',
-           'check_predictions', 'predict', 'evaluate_run', 'compare_runs', 'best_run', 'bcc_evaluate']
-
-# %% ../nbs/05_evaluation.ipynb #90150425
-PRED_COLUMNS = ['image_id', 'patient_id', 'side', 'view', 'abnormality_type', 'density', 'label', 'probability']
-METRICS = ('roc_auc', 'pr_auc', 'accuracy', 'sensitivity', 'specificity', 'ppv', 'npv', 'f1', 'brier')
-
-# %% ../nbs/05_evaluation.ipynb #dc580b40
-def synthetic_predictions(n_patients:int=80, # patients in the table
-                          seed:int=0, # random seed
-                          separation:float=2.0, # how far malignant scores sit from benign ones (logit units)
-                          split:str='Test', # 'Training' or 'Test', used in the image ids
-                         )->pd.DataFrame:
-    "A simulated predictions table with `PRED_COLUMNS` and patient-correlated probabilities."
-    rng, rows = np.random.default_rng(seed), []
-    for i in range(n_patients):
-        pid, u = f"P_{i + 1:05d}", rng.normal(0, 0.8)
-        for side in rng.choice(['LEFT', 'RIGHT'], size=rng.integers(1, 3), replace=False):
-            kind, label, v = rng.choice(['mass', 'calcification']), int(rng.random() < 0.45), rng.normal(0, 0.6)
-            sep, density = separation * (1.0 if kind == 'mass' else 0.5), int(rng.integers(1, 5))
-            for view in ('CC', 'MLO'):
-                z = sep * (label - 0.5) + u + v + rng.normal(0, 0.7)
-                rows.append(dict(image_id=f"{'Mass' if kind == 'mass' else 'Calc'}-{split}_{pid}_{side}_{view}",
-                                 patient_id=pid, side=side, view=view, abnormality_type=kind, density=density,
-                                 label=label, probability=1 / (1 + np.exp(-z))))
-    df = pd.DataFrame(rows, columns=PRED_COLUMNS)
-    return df.astype({'density': 'Int64'})
-
-# %% ../nbs/05_evaluation.ipynb #b3654e6d
-def _check_yp(y, p, where='predictions'):
-    y, p = np.asarray(y), np.asarray(p, dtype=float)
-    if y.ndim != 1 or y.shape != p.shape: raise ValueError(f"{where}: labels {y.shape} and probabilities {p.shape} differ in shape")
-    if not np.isin(y, (0, 1)).all(): raise ValueError(f"{where}: labels must be 0 or 1, found {sorted(set(np.unique(y).tolist()) - {0, 1})[:5]}")
-    if not (np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()): raise ValueError(f"{where}: probabilities must be finite and in [0, 1]")
-    return y.astype(float), p
-
-def _weights(w, n):
-    w = np.ones((1, n)) if w is None else np.atleast_2d(np.asarray(w, dtype=float))
-    if w.shape[1] != n: raise ValueError(f"weights have {w.shape[1]} columns for {n} predictions")
-    return w
-
-def _div(a, b):
-    with np.errstate(divide='ignore', invalid='ignore'): return np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
-
-# %% ../nbs/05_evaluation.ipynb #f202239e
-def cumulative_counts(y, # true labels, 0 or 1
-                      p, # predicted probabilities
-                      w=None, # weights, one row per resample (B x n); None = all ones
-                     )->tuple:
-    "Distinct scores (descending) and the cumulative true and false positives at each, per row of `w`."
-    y, p = _check_yp(y, p)
-    w = _weights(w, len(y))
-    order = np.argsort(-p, kind='mergesort')
-    ys, ps, ws = y[order], p[order], w[:, order]
-    starts = np.r_[0, np.flatnonzero(np.diff(ps)) + 1]
-    tp = np.add.reduceat(ws * ys, starts, axis=1).cumsum(1)
-    fp = np.add.reduceat(ws * (1 - ys), starts, axis=1).cumsum(1)
-    return ps[starts], tp, fp
-
-# %% ../nbs/05_evaluation.ipynb #df953dda
-def weighted_metrics(y, # true labels, 0 or 1
-                     p, # predicted probabilities
-                     w=None, # weights, one row per resample (B x n); None = all ones
-                     threshold:float=0.5, # probabilities at or above it are called malignant
-                    )->dict:
-    "Each of `METRICS` as an array with one value per row of `w`."
-    y, p = _check_yp(y, p)
-    w = _weights(w, len(y))
-    _, tp, fp = cumulative_counts(y, p, w)
-    P, N = tp[:, -1], fp[:, -1]
-    pos, neg = np.diff(tp, prepend=0, axis=1), np.diff(fp, prepend=0, axis=1)
-    hit = p >= threshold
-    TP, FP = w @ (y * hit), w @ ((1 - y) * hit)
-    FN, TN = P - TP, N - FP
-    return dict(roc_auc=_div((pos * (N[:, None] - fp + 0.5 * neg)).sum(1), P * N),
-                pr_auc=_div((pos * _div(tp, tp + fp)).sum(1, where=pos > 0), P),
-                accuracy=_div(TP + TN, P + N), sensitivity=_div(TP, P), specificity=_div(TN, N),
-                ppv=_div(TP, TP + FP), npv=_div(TN, TN + FN), f1=_div(2 * TP, 2 * TP + FP + FN),
-                brier=_div(w @ (p - y) ** 2, P + N))
-
-# %% ../nbs/05_evaluation.ipynb #a8b7cde5
-def binary_metrics(y, # true labels, 0 or 1
-                   p, # predicted probabilities
-                   threshold:float=0.5, # probabilities at or above it are called malignant
-                  )->dict:
-    "ROC AUC, PR AUC, accuracy, sensitivity, specificity, PPV, NPV, F1 and Brier score of one table."
-    return {k: float(v[0]) for k, v in weighted_metrics(y, p, None, threshold).items()}
-
-# %% ../nbs/05_evaluation.ipynb #338db76d
-def choose_threshold(y, # validation labels, 0 or 1
-                     p, # validation probabilities
-                     method:str='youden', # 'youden' (max sensitivity + specificity - 1) or 'sensitivity'
-                     target_sensitivity:float=0.9, # the sensitivity to reach when `method='sensitivity'`
-                    )->float:
-    "The probability threshold chosen on validation predictions."
-    y, p = _check_yp(y, p, 'validation predictions')
-    if y.min() == y.max(): raise ValueError("validation predictions: need benign and malignant images to choose a threshold")
-    s, tp, fp = cumulative_counts(y, p)
-    tpr, fpr = tp[0] / tp[0, -1], fp[0] / fp[0, -1]
-    if method == 'youden': return float(s[np.argmax(tpr - fpr)])
-    if method != 'sensitivity': raise ValueError(f"threshold method {method!r}: use 'youden' or 'sensitivity'")
-    if not 0 < target_sensitivity <= 1: raise ValueError(f"target_sensitivity {target_sensitivity}: must be in (0, 1]")
-    return float(s[np.argmax(tpr >= target_sensitivity - 1e-12)])
-
-# %% ../nbs/05_evaluation.ipynb #ea0ddcdf
-def patient_bootstrap(patients, # patient id of each prediction (one entry per image)
-                      n:int=1000, # number of resamples
-                      seed:int=42, # random seed
-                     )->np.ndarray:
-    "Bootstrap weights (n x images): each image counts as often as its patient was drawn."
-    codes, uniq = pd.factorize(pd.Series(patients, dtype=object), sort=True)
-    if len(uniq) == 0 or (codes < 0).any(): raise ValueError("patient_bootstrap: patient ids are missing or empty")
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(len(uniq), np.full(len(uniq), 1 / len(uniq)), size=n).astype(np.int32)
-    return counts[:, codes]
-
-# %% ../nbs/05_evaluation.ipynb #86dc31c8
-def _interval(v, ci):
-    v = v[~np.isnan(v)]
-    if not len(v): return math.nan, math.nan
-    lo, hi = np.percentile(v, [50 * (1 - ci), 50 * (1 + ci)])
-    return float(lo), float(hi)
-
-def class_patients(df:pd.DataFrame, # predictions table with `label` and `group`
-                   group:str='patient_id', # the resampled unit
-                  )->tuple:
-    "(patients with a malignant row, patients without one) of a predictions table."
-    pos = df.groupby(group)['label'].max()
-    return int((pos == 1).sum()), int((pos == 0).sum())
-
-def bootstrap_metrics(df:pd.DataFrame, # predictions table with `label`, `probability` and `group`
-                      threshold:float, # decision threshold (fixed on validation)
-                      n:int=1000, # bootstrap resamples
-                      seed:int=42, # random seed
-                      ci:float=0.95, # coverage of the intervals
-                      group:str='patient_id', # column whose values are resampled
-                      min_patients:int=5, # fewer patients than this with a malignant image, or without one: no interval
-                     )->dict:
-    "Each of `METRICS` as {value, lo, hi, n_boot, n_dropped, note}: the estimate, its patient-bootstrap interval, resamples left out."
-    y, p = df['label'].to_numpy(), df['probability'].to_numpy()
-    point, (pos, neg) = binary_metrics(y, p, threshold), class_patients(df, group)
-    if min(pos, neg) < min_patients:
-        note = f"no interval: {pos} patient(s) with a malignant image and {neg} without (need {min_patients} of each)"
-        return {k: dict(value=point[k], lo=math.nan, hi=math.nan, n_boot=0, n_dropped=0, note=note) for k in METRICS}
-    boot = weighted_metrics(y, p, patient_bootstrap(df[group], n, seed), threshold)
-    return {k: dict(zip(('value', 'lo', 'hi'), (point[k], *_interval(boot[k], ci))), n_boot=n,
-                    n_dropped=int(np.isnan(boot[k]).sum()), note='') for k in METRICS}
+__all__ = ['check_run_split', 'check_predictions', 'predict', 'evaluate_run', 'compare_runs', 'best_run', 'bcc_evaluate']
 
 # %% ../nbs/05_evaluation.ipynb #1cce47fa
 def check_run_split(run_dir, # run folder with config.json and run.json
                     images:pd.DataFrame|None=None, # image table to audit against; default `load_index(cfg.index_dir)`
                    )->pd.DataFrame:
     "The run's split table, refused if its hash differs from run.json's `split_hash` or if it leaks."
-    from bcc.split import load_split
-    from bcc.train import read_run
     cfg, info = read_run(run_dir)
     rec, path = info.get('split_hash'), Path(cfg.split_file)
-    if not rec: raise ValueError(f"{Path(run_dir)/'run.json'}: no split_hash recorded; cannot check the split")
+    if not rec: raise ValueError(f"{Path(run_dir)/RUN.info}: no split_hash recorded; cannot check the split")
     if not path.exists(): raise FileNotFoundError(f"{path}: the split file of run {run_dir} is missing")
     if (h := file_sha256(path)) != rec:
-        raise ValueError(f"{path}: sha256 {h} differs from the split_hash {rec} recorded in {Path(run_dir)/'run.json'}; "
+        raise ValueError(f"{path}: sha256 {h} differs from the split_hash {rec} recorded in {Path(run_dir)/RUN.info}; "
                          "the split changed since training (re-train, or restore the split file)")
-    if images is None:
-        from bcc.resolve import load_index
-        images = load_index(cfg.index_dir)[0]
+    if images is None: images = load_index(cfg.index_dir)[0]
     return load_split(path, images, expected_hash=rec)
 
 # %% ../nbs/05_evaluation.ipynb #59addb10
@@ -186,20 +42,18 @@ def check_predictions(pred:pd.DataFrame, # predictions of one split
                       which:str, # the split the predictions claim to be: 'val' or 'test'
                      ):
     "Raise `LeakageError` if a predicted patient is not a `which` patient of `split`."
-    from bcc.split import LeakageError
     s = split.drop_duplicates('patient_id').set_index('patient_id')['split']
     bad = sorted({p: s.get(p, 'none') for p in pred['patient_id'].unique() if s.get(p) != which}.items())
     if bad: raise LeakageError(f"{which} predictions: {len(bad)} patient(s) not in the {which} split: "
                                + ', '.join(f"{p} ({v})" for p, v in bad[:10]))
 
 # %% ../nbs/05_evaluation.ipynb #42cb0649
-def predict(model, # a Keras model from `bcc.train.load_run` (input `image`, output `probability`)
+def predict(model, # a Keras model from `bcc.run.load_run` (input `image`, output `probability`)
             cfg:Config, # the run's config (cache folder, index folder, batch size)
             split:str, # 'train', 'val' or 'test'
             images:pd.DataFrame|None=None, # image table; default `load_index(cfg.index_dir)`
            )->pd.DataFrame:
     "Predictions table (`PRED_COLUMNS`) of one split of the run's cache."
-    from bcc.cache import cache_table, make_dataset
     table = cache_table(cfg.cache_dir, split)
     if not len(table): raise ValueError(f"{cfg.cache_dir}: no {split} records in the cache")
     ds = make_dataset(cfg.cache_dir, split, batch_size=cfg.batch_size, with_ids=True)
@@ -212,9 +66,7 @@ def predict(model, # a Keras model from `bcc.train.load_run` (input `image`, out
     if pr['image_id'].isna().any(): raise ValueError(f"{cfg.cache_dir}: dataset records missing from the {split} cache table")
     per_image = pr.groupby('image_id', as_index=False, sort=False).agg(
         patient_id=('patient_id', 'first'), label=('label', 'max'), probability=('probability', 'max'))
-    if images is None:
-        from bcc.resolve import load_index
-        images = load_index(cfg.index_dir)[0]
+    if images is None: images = load_index(cfg.index_dir)[0]
     cols = ['image_id', 'side', 'view', 'abnormality_type', 'density']
     out = per_image.merge(images[cols].drop_duplicates('image_id'), on='image_id', how='left', validate='one_to_one')
     if out['side'].isna().any():
@@ -228,36 +80,23 @@ def evaluate_run(run_dir, # run folder written by `bcc.train.train`
                  images:pd.DataFrame|None=None, # image table; default `load_index(cfg.index_dir)`
                 )->dict:
     "Evaluate a trained run on its validation and test patients; write predictions, metrics, figures and report."
-    from bcc.train import read_run, load_run
     run_dir = Path(run_dir)
     cfg, info = read_run(run_dir)
-    if images is None:
-        from bcc.resolve import load_index
-        images = load_index(cfg.index_dir)[0]
+    if images is None: images = load_index(cfg.index_dir)[0]
     split = check_run_split(run_dir, images)
-    from bcc.cache import cache_hash
-    from bcc.report import write_report
     if info.get('cache_hash') and (h := cache_hash(cfg.cache_dir)) != info['cache_hash']:
         raise ValueError(f"{cfg.cache_dir}: cache hash {h} differs from the cache_hash {info['cache_hash']} recorded in "
-                         f"{run_dir/'run.json'}; the cache was rebuilt since training")
+                         f"{run_dir/RUN.info}; the cache was rebuilt since training")
     model = load_run(run_dir)[1]
     preds = {}
     for which in ('val', 'test'):
         preds[which] = predict(model, cfg, which, images)
         check_predictions(preds[which], split, which)
-        atomic_write(run_dir/f"predictions_{which}.csv", preds[which].to_csv(index=False))
-    from bcc.baselines import run_baselines
-    from bcc.report import data_accounting, split_facts
+        atomic_write(run_dir/RUN.predictions(which), preds[which].to_csv(index=False))
     return write_report(preds['val'], preds['test'], run_dir, cfg, info, n_bootstrap, seed, baselines=run_baselines(cfg),
                         split=split_facts(cfg.split_file, split, images), images=data_accounting(cfg, split, images, preds))
 
 # %% ../nbs/05_evaluation.ipynb #4aa7ccda
-def _read_metrics(d)->dict:
-    f = Path(d)/'metrics.json'
-    if not f.exists(): raise FileNotFoundError(f"{f}: missing; evaluate the run first (bcc_evaluate {d})")
-    try: return json.loads(f.read_text())
-    except json.JSONDecodeError as e: raise ValueError(f"{f}: not valid JSON ({e})") from None
-
 def _num(v): return math.nan if v is None else v
 
 def compare_runs(run_dirs:list, # evaluated run folders (with metrics.json)
@@ -265,7 +104,7 @@ def compare_runs(run_dirs:list, # evaluated run folders (with metrics.json)
     "One row per run: settings, threshold, counts, and each metric on validation (`val_*`) and test (`test_*`) with its interval."
     rows = []
     for d in run_dirs:
-        m = _read_metrics(d); c = m.get('config', {})
+        m = read_metrics(d); c = m.get('config', {})
         row = dict(run=m.get('run', Path(d).name), path=str(d), status=m.get('status'),
                    **{k: c.get(k) for k in ('mode', 'image_size', 'weights', 'epochs', 'loss')}, threshold=m['threshold'],
                    val_images=m['counts']['val']['images'], val_patients=m['counts']['val']['patients'],
@@ -300,4 +139,4 @@ def bcc_evaluate(run_dir:str, # run folder written by bcc_train
     for k, d in m['test'].items():
         print(f"  {k:12s} " + ('n/a' if math.isnan(d['value']) else f"{d['value']:.3f}  " +
               (f"({d['lo']:.3f}-{d['hi']:.3f})" if not math.isnan(d['lo']) else f"({d['note'] or 'no interval'})")))
-    print(f"written: {Path(run_dir)/'metrics.json'}, {Path(run_dir)/'report.md'}, {Path(run_dir)/'figures'}")
+    print(f"written: {Path(run_dir)/RUN.metrics}, {Path(run_dir)/RUN.report}, {Path(run_dir)/RUN.figures}")

@@ -10,7 +10,11 @@ import numpy as np
 import pandas as pd
 import keras
 from .core import atomic_path, progress
-from .report import merge_metrics
+from .cache import cache_table, make_dataset
+from .evaluate import evaluate_run
+from .preprocess import breast_mask, read_mammogram, to_original
+from .resolve import load_index
+from .run import load_run, merge_metrics
 
 # %% auto #0
 __all__ = ['LAYER', 'gradcam_model', 'grad_cam', 'cam_to_original', 'overlay', 'score_heatmap', 'localization_summary',
@@ -88,7 +92,6 @@ def cam_to_original(cam:np.ndarray, # a Grad-CAM map at the model's input size
                     geom:dict|str, # the geometry `preprocess` returned (a dict or the cache's JSON)
                    )->np.ndarray:
     "The heatmap in the geometry of the original image, in [0, 1]."
-    from bcc.preprocess import to_original
     geom = json.loads(geom) if isinstance(geom, (str, bytes)) else geom
     return np.clip(np.asarray(to_original(np.asarray(cam, 'float32'), geom), 'float32'), 0, 1)
 
@@ -163,7 +166,6 @@ def explain_record(cam:np.ndarray, # Grad-CAM map at the model's input size
                    thumb:int=256, # longer side of the thumbnails kept
                   )->tuple:
     "Scores of one record against its masks (see `score_heatmap`) and thumbnails (image, heat, mask)."
-    from bcc.preprocess import read_mammogram, breast_mask
     img = read_mammogram(image_file)
     heat = cam_to_original(cam, geom)
     if heat.shape != img.shape: raise ValueError(f"{image_file}: heatmap {heat.shape} does not fit image {img.shape}")
@@ -208,11 +210,9 @@ def gradcam_gallery(scores:pd.DataFrame, # per-record rows: record_id, label, pr
 # %% ../nbs/06_explain.ipynb #65e56624
 def _run_context(run_dir:Path)->tuple:
     "(cfg with paths under the run's work folder, model, the validation-fixed threshold)."
-    from bcc.train import load_run
     cfg, model, _ = load_run(run_dir)
     path = run_dir/'metrics.json'
     if 'threshold' not in (json.loads(path.read_text()) if path.exists() else {}):
-        from bcc.evaluate import evaluate_run
         evaluate_run(run_dir)
     return cfg, model, float(json.loads(path.read_text())['threshold'])
 
@@ -232,8 +232,6 @@ def explain_run(run_dir:str|Path, # a run folder written by `bcc.train.train`
                 layer:str=LAYER, # the convolutional layer to explain
                )->dict:
     "Grad-CAM a run's `split`, score it against the ROI masks, save scores, gallery and `metrics.json` entry."
-    from bcc.cache import cache_table, make_dataset
-    from bcc.resolve import load_index
     run_dir = Path(run_dir); cfg, model, thr = _run_context(run_dir)
     images, abn = load_index(cfg.index_dir)
     files, table = images.set_index('image_id').image_file, cache_table(cfg.cache_dir, split)

@@ -13,8 +13,12 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import cv2
 from fastcore.basics import patch
-from .explain import overlay
+from .explain import cam_to_original, grad_cam, overlay
 from .core import Config
+from .evaluate import predict
+from .preprocess import preprocess, read_mammogram
+from .resolve import load_index
+from .run import load_run
 
 # %% auto #0
 __all__ = ['OUTCOMES', 'FILTERS', 'outcomes', 'thumbnail', 'Explorer', 'gradcam_for']
@@ -58,7 +62,7 @@ class Explorer:
             outcome=outcomes(predictions.probability, predictions.label, threshold))
         self.threshold, self.gradcam, self.height = threshold, gradcam, height
         self.abn = abnormalities if abnormalities is not None else pd.DataFrame(columns=['image_id', 'abnormality_id', 'mask_file', 'crop_file'])
-        if read is None: from bcc.preprocess import read_mammogram as read
+        read = read or read_mammogram
         self.read, self.shown, self._busy = read, [], False
         self._build()
 
@@ -196,8 +200,6 @@ def gradcam_for(model, # a bcc single-view model (input `image`)
                 abnormalities:pd.DataFrame|None=None, # image_id, mask_file (roi mode: one window per abnormality)
                )->Callable:
     "`f(row) -> heatmap in [0, 1]` over the original image of a predictions row."
-    from bcc.preprocess import preprocess
-    from bcc.explain import grad_cam, cam_to_original
     def f(row):
         masks = [None] if cfg.mode == 'whole' else list(abnormalities[abnormalities.image_id == row.image_id].mask_file)
         heat = None
@@ -216,8 +218,6 @@ def from_run(cls:Explorer, run_dir, # a run folder trained by `bcc.train.train` 
              height:int=256, # panel height in pixels
             )->Explorer:
     "An explorer of a run: its predictions and threshold, the index's masks and crops, Grad-CAM on demand."
-    from bcc.resolve import load_index
-    from bcc.train import load_run
     run = Path(run_dir)
     cfg, model, _ = load_run(run)
     if not (run/'metrics.json').exists(): raise FileNotFoundError(f"{run/'metrics.json'}: missing; evaluate the run first (bcc_evaluate {run})")
@@ -227,7 +227,6 @@ def from_run(cls:Explorer, run_dir, # a run folder trained by `bcc.train.train` 
         f = run/f"predictions_{s}.csv"
         if f.exists(): p = pd.read_csv(f)
         else:
-            from bcc.evaluate import predict
             p = predict(model, cfg, s, images)
         preds.append(p.assign(split=s))
     table = pd.concat(preds).merge(images[['image_id', 'image_file']], on='image_id', how='left')

