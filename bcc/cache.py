@@ -210,15 +210,15 @@ def cache_table(cache_dir, # a folder written by `build_cache`
 # %% ../nbs/03a_cache.ipynb #6ab4f0d4
 def _geometric(x, u, flip_lr:bool):
     "Flips, rotation and zoom of a batch (B, H, W, 1), filling with 0; `u(i, lo, hi)` draws B uniforms."
-    import tensorflow as tf
+    import keras, tensorflow as tf
     b, h, w = tf.shape(x)[0], tf.cast(tf.shape(x)[1], tf.float32), tf.cast(tf.shape(x)[2], tf.float32)
     x = tf.where((u(0, 0., 1.) < 0.5)[:, None, None, None], tf.reverse(x, [1]), x)
     if flip_lr: x = tf.where((u(1, 0., 1.) < 0.5)[:, None, None, None], tf.reverse(x, [2]), x)
     a, z = u(2, -np.pi / 18, np.pi / 18), u(3, 0.9, 1.1)
     c, s, cy, cx = tf.cos(a) / z, tf.sin(a) / z, h / 2, w / 2
     t = tf.stack([c, -s, cx - c * cx + s * cy, s, c, cy - s * cx - c * cy, tf.zeros([b]), tf.zeros([b])], 1)
-    return tf.raw_ops.ImageProjectiveTransformV3(images=x, transforms=t, output_shape=tf.shape(x)[1:3], fill_value=0.,
-                                                 interpolation='BILINEAR', fill_mode='CONSTANT')
+    return keras.ops.image.affine_transform(x, t, interpolation='bilinear', fill_mode='constant', fill_value=0,
+                                            data_format='channels_last')
 
 def _intensity(x, u):
     "Brightness and contrast of the tissue (pixels >= 0.5) of a batch; the background stays 0, the tissue >= 1."

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import keras
+from scipy.stats import binomtest
 from .core import atomic_path, progress
 from .cache import cache_table, make_dataset
 from .evaluate import evaluate_run
@@ -23,24 +24,17 @@ __all__ = ['LAYER', 'gradcam_model', 'grad_cam', 'cam_to_original', 'overlay', '
 # %% ../nbs/06_explain.ipynb #dc17e024
 LAYER = 'block5_conv3'
 
-def _node_tensor(model:keras.Model, layer, kind:str='output'):
-    "The input or output tensor of `layer` in `model`'s own graph (VGG16's layers were first called in its base)."
-    for i, node in enumerate(layer._inbound_nodes):
-        if {f"{id(layer)}_ib-{i}", f"{layer.name}_ib-{i}"} & set(getattr(model, '_nodes', ())):  # Keras 3's node keys
-            return (node.output_tensors if kind == 'output' else node.input_tensors)[0]
-    return getattr(layer, kind)
-
 def _logit_of(model:keras.Model)->tuple:
     "The tensor of `model` before its sigmoid and the function that turns it into the logit."
     out = model.get_layer('probability')
     act = getattr(getattr(out, 'activation', None), '__name__', None)
     if isinstance(out, keras.layers.Dense) and act == 'sigmoid':              # a Dense with a sigmoid: redo it linearly
         lin = lambda t: keras.ops.matmul(t, keras.ops.cast(out.kernel, t.dtype))
-        return _node_tensor(model, out, 'input'), (lin if out.bias is None else lambda t: lin(t) + keras.ops.cast(out.bias, t.dtype))
+        return out.input, (lin if out.bias is None else lambda t: lin(t) + keras.ops.cast(out.bias, t.dtype))
     if isinstance(out, keras.layers.Activation) and act == 'sigmoid':         # an Activation after a linear layer
-        return _node_tensor(model, out, 'input'), lambda t: t
+        return out.input, lambda t: t
     p = lambda t: keras.ops.clip(keras.ops.cast(t, 'float32'), 1e-7, 1 - 1e-7)
-    return _node_tensor(model, out), lambda t: keras.ops.log(p(t)) - keras.ops.log(1 - p(t))
+    return out.output, lambda t: keras.ops.log(p(t)) - keras.ops.log(1 - p(t))
 
 def gradcam_model(model:keras.Model, # a bcc model: input `image`, output layer `probability`
                   layer:str=LAYER, # name of the convolutional layer to explain
@@ -49,7 +43,9 @@ def gradcam_model(model:keras.Model, # a bcc model: input `image`, output layer 
     try: conv = model.get_layer(layer)
     except ValueError: raise ValueError(f"model {model.name!r} has no layer {layer!r}") from None
     pre, to_logit = _logit_of(model)
-    return keras.Model(model.inputs, [_node_tensor(model, conv), pre]), to_logit
+    try: return keras.Model(model.inputs, [conv.output, pre]), to_logit
+    except ValueError: raise ValueError(f"model {model.name!r}: layer {layer!r} is not part of the model's own graph "
+                                        "(called elsewhere first?); build the model as one graph, as bcc.model.build_model does") from None
 
 # %% ../nbs/06_explain.ipynb #aa20e4ba
 _CAM_FNS = weakref.WeakKeyDictionary()   # model -> {layer: compiled Grad-CAM function} (the function holds its model)
@@ -131,19 +127,13 @@ def score_heatmap(heat:np.ndarray, # heatmap HxW in the original geometry
                 random_hit=frac, random_iou=r_inter / max(n + int(mask.sum()) - r_inter, 1e-9))
 
 # %% ../nbs/06_explain.ipynb #f1d3d453
-def _wilson(k:int, n:int, z:float=1.96)->tuple:
-    "95% Wilson score interval of a proportion k/n."
-    if n == 0: return (float('nan'), float('nan'))
-    p = k / n; d = 1 + z * z / n
-    c, h = (p + z * z / (2 * n)) / d, z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return (round(c - h, 4), round(c + h, 4))
-
 def localization_summary(scores:pd.DataFrame, # one row per image: abnormality_type, hit, iou, random_hit, random_iou
                         )->dict:
     "Hit rate (with its 95% interval), mean IoU and their random baselines, for all images and per type."
     def one(d):
         k, n = int(d.hit.sum()), len(d)
-        lo, hi = _wilson(k, n)
+        ci = binomtest(k, n).proportion_ci(method='wilson') if n else None   # 95% Wilson score interval
+        lo, hi = (round(float(ci.low), 4), round(float(ci.high), 4)) if n else (float('nan'), float('nan'))
         return dict(n=n, pointing_hit_rate=round(k / n, 4) if n else float('nan'), hit_rate_lo=lo, hit_rate_hi=hi,
                     random_hit_rate=round(float(d.random_hit.mean()), 4), topk_iou=round(float(d.iou.mean()), 4),
                     random_topk_iou=round(float(d.random_iou.mean()), 4))

@@ -61,13 +61,18 @@ def imagenet_weights()->Path:
                            f"({type(e).__name__}: {e}); with no network, copy {fname} here and pass it as a local "
                            f"weights file: weights='/path/to/{fname}'") from None
 
+def _weights_path(weights:str)->Path|None:
+    "The weights file that `weights` names ('imagenet' downloads it once), or None for 'none'."
+    w = str(weights).strip()
+    path = None if w.lower() in ('', 'none') else imagenet_weights() if w == 'imagenet' else Path(w).expanduser()
+    if path is not None and not path.is_file(): raise FileNotFoundError(f"{w}: VGG16 weights file not found")
+    return path
+
 def vgg16_base(weights:str='imagenet', # 'imagenet', a path to a VGG16 (no top) weights file, or 'none'
                input_shape:tuple=(224, 224, 3), # (height, width, 3)
               )->keras.Model:
     "The VGG16 convolutional base with the requested weights."
-    w = str(weights).strip()
-    path = None if w.lower() in ('', 'none') else imagenet_weights() if w == 'imagenet' else Path(w).expanduser()
-    if path is not None and not path.is_file(): raise FileNotFoundError(f"{w}: VGG16 weights file not found")
+    path = _weights_path(weights)
     base = keras.applications.VGG16(include_top=False, weights=None, input_shape=input_shape)
     if path is not None:
         try: base.load_weights(str(path))
@@ -87,17 +92,19 @@ def _vgg_preprocess()->layers.Layer:
 def build_model(cfg:Config, # uses `shape`, `weights`, `dense_units`, `dropout`, `mixed_precision`
                 policy:str|None=None, # Keras dtype policy; from `speed_settings(cfg)` when None
                )->keras.Model:
-    "VGG16 (layers flat) + pooling, dropout, dense, dropout and a `probability` output; input `image` in 0-255."
-    policy, old = policy or speed_settings(cfg)['policy'], keras.config.dtype_policy()
+    "VGG16 (layers flat, one graph) + pooling, dropout, dense, dropout and a `probability` output; input `image` in 0-255."
+    policy, old, path = policy or speed_settings(cfg)['policy'], keras.config.dtype_policy(), _weights_path(cfg.weights)
     keras.config.set_dtype_policy(policy)
     try:
-        base, inp = vgg16_base(cfg.weights, (*cfg.shape, 3)), keras.Input((*cfg.shape, 3), name='image')
-        x = _vgg_preprocess()(inp)
-        for layer in base.layers[1:]: x = layer(x)
-        x = layers.Dropout(cfg.dropout, name='head_dropout_1')(layers.GlobalAveragePooling2D(name='avg_pool')(x))
+        inp = keras.Input((*cfg.shape, 3), name='image')
+        base = keras.applications.VGG16(include_top=False, weights=None, input_tensor=_vgg_preprocess()(inp))
+        x = layers.Dropout(cfg.dropout, name='head_dropout_1')(layers.GlobalAveragePooling2D(name='avg_pool')(base.output))
         x = layers.Dense(cfg.dense_units, activation='relu', name='head_dense')(x)
         out = layers.Dense(1, activation='sigmoid', dtype='float32', name='probability')(layers.Dropout(cfg.dropout, name='head_dropout_2')(x))
         model = keras.Model(inp, out, name='bcc_vgg16')
+        if path is not None:
+            for l in vgg16_base(str(path), (*cfg.shape, 3)).layers:
+                if l.weights: model.get_layer(l.name).set_weights(l.get_weights())
     finally: keras.config.set_dtype_policy(old)
     base.trainable = False          # warm-up phase: the base is frozen
     return model

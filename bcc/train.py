@@ -68,13 +68,15 @@ class RunState(keras.callbacks.Callback):
         self.info.update(epochs_done=epoch + 1, updated=time.strftime('%Y-%m-%d %H:%M:%S'))
         write_json(self.run/RUN.info, self.info)
 
+from tensorflow.core.framework.summary_pb2 import SummaryMetadata, DATA_CLASS_SCALAR   # the summary proto
+
 class ScalarLogger(keras.callbacks.Callback):
     "TensorBoard scalars per epoch in `log_dir/train` and `log_dir/validation`, written with TensorFlow alone."
     def __init__(self, log_dir): self.log_dir = Path(log_dir)
     def on_train_begin(self, logs=None):
         self.writers = {k: tf.summary.create_file_writer(str(self.log_dir/k)) for k in ('train', 'validation')}
     def on_epoch_end(self, epoch, logs=None):
-        meta = tf.compat.v1.SummaryMetadata(plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name='scalars'))
+        meta = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name='scalars'), data_class=DATA_CLASS_SCALAR)
         for k, v in (logs or {}).items():
             w, tag = (self.writers['validation'], k[4:]) if k.startswith('val_') else (self.writers['train'], k)
             with w.as_default(): tf.summary.write(f'epoch_{tag}', tf.constant(float(v)), step=epoch, metadata=meta)
