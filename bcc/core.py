@@ -15,7 +15,7 @@ from fastcore.basics import patch
 from fastcore.docments import docments
 
 # %% auto #0
-__all__ = ['Config', 'coerce', 'atomic_path', 'atomic_write', 'config_from_params', 'exit_status', 'command_parser',
+__all__ = ['FIELDS', 'Config', 'coerce', 'atomic_path', 'atomic_write', 'config_from_params', 'exit_status', 'command_parser',
            'flag_message', 'command', 'debugging', 'quiet_tensorflow', 'seed_everything', 'in_colab', 'runtime_info',
            'package_versions', 'file_sha256', 'progress', 'reference_csv_dir']
 
@@ -191,11 +191,13 @@ def command_parser(f:Callable, # the command's function
                    config:Iterable[str]=(), # `Config` fields offered as options
                    base:Config|None=None, # the command's defaults for those fields (default: `Config()`)
                    parser:argparse.ArgumentParser|None=None, # parser to fill (a subcommand's); default: a new one
+                   aliases:dict|None=None, # old option names still accepted, hidden: {'out': 'work_dir'}
+                   subcommands:dict|None=None, # name -> function, or (function, `Config` fields): one subcommand each
                   )->argparse.ArgumentParser:
     "An argparse parser for `f`: its parameters (docments comments as help), `--config FILE` and the `config` fields."
     p = parser or argparse.ArgumentParser(prog=f.__name__, description=(f.__doc__ or '').split('\n')[0])
     docs, base, field_docs = docments(f), base or Config(), _field_docs()
-    for n, prm in inspect.signature(f, eval_str=True).parameters.items():
+    for n, prm in ({} if subcommands else inspect.signature(f, eval_str=True).parameters).items():
         if n == 'cfg' or prm.kind in (prm.VAR_POSITIONAL, prm.VAR_KEYWORD): continue
         typ, nargs = _kind(prm.annotation, prm.default)
         if prm.default is prm.empty: p.add_argument(n, type=typ, nargs=nargs, metavar=n.upper(), help=docs.get(n) or '')
@@ -204,6 +206,14 @@ def command_parser(f:Callable, # the command's function
         p.add_argument('--config', metavar='FILE', help="a config JSON (a run folder's config.json); the options below override it")
     types_ = {f_.name: f_.type for f_ in fields(Config)}
     for n in config: _add_option(p, n, {'int': int, 'float': float, 'str': str, 'bool': bool}[types_[n]], None, None, field_docs.get(n, ''), getattr(base, n))
+    for old, new in (aliases or {}).items(): p.add_argument(f'--{old}', dest=new, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    if subcommands:
+        sp = p.add_subparsers(dest='_command', required=True, metavar='NAME', title='commands')
+        for n, g in subcommands.items():
+            g, cf = g if isinstance(g, tuple) else (g, ())
+            doc = (g.__doc__ or '').split('\n')[0]
+            command_parser(g, cf, parser=sp.add_parser(n, help=doc, description=doc))
+        return p
     p.add_argument('--debug', action='store_true', help='show the full traceback of an error (or set BCC_DEBUG=1)')
     return p
 
@@ -221,34 +231,46 @@ def flag_message(msg:str, # an error message in Python's words (`force=True`, `w
         if '_' in n: msg = re.sub(rf"(?<![\w/.-]){n}(?![\w/.=-])", flag(n), msg)
     return msg
 
-def _run(f, config, base, argv):
-    "Parse `argv` for `f`, call it, and turn a refusal into one line on stderr and exit status 2."
-    p = command_parser(f, config, base({}) if callable(base) else base)
+def _run(f, config, base, argv, aliases=None, subcommands=None):
+    "Parse `argv` for `f` (or its subcommand), call it, and turn a refusal into one line on stderr and exit status 2."
+    p = command_parser(f, config, base({}) if callable(base) else base, aliases=aliases, subcommands=subcommands)
     a = vars(p.parse_args(argv))
     debug = a.pop('debug') or debugging()
+    if subcommands: f, config = (lambda g: g if isinstance(g, tuple) else (g, ()))(subcommands[a.pop('_command')])
     try:
         given = {n: a.pop(n) for n in config if a.get(n) is not None}
         for n in config: a.pop(n, None)
         if 'cfg' in inspect.signature(f).parameters:
-            cfg = (Config.load(a.pop('config')) if a.get('config') else base(given) if callable(base) else base or Config())
+            cfg = Config.load(a.pop('config')) if a.get('config') else base(given) if callable(base) else base or Config()
             a.pop('config', None); a['cfg'] = cfg.update(**given)
         else: a.update(given)
         return exit_status(f(**a))
     except (ValueError, OSError) as e:
         if debug: traceback.print_exc()
-        names = [n for n in inspect.signature(f).parameters] + list(config)
+        names = [n for n in inspect.signature(f).parameters if n != 'cfg'] + list(config)
         print(f"{p.prog}: {flag_message(str(e), names, argv)}", file=sys.stderr)
         return 2
 
 def command(config:Iterable[str]=(), # `Config` fields the command offers as options (its `cfg` parameter receives them)
             base:Config|Callable|None=None, # its defaults for them (or a function of the given options); default `Config()`
+            aliases:dict|None=None, # old option names still accepted, hidden: {'out': 'work_dir'}
+            subcommands:dict|None=None, # name -> function (or (function, `Config` fields)): `prog NAME --its options`
            ):
     "Decorator: give `f` a `parser` (from its signature, docments and `config`) and a `main` entry point for `settings.ini`."
     def deco(f):
-        f.parser = lambda: command_parser(f, config, base({}) if callable(base) else base)
-        f.main = lambda argv=None: _run(f, tuple(config), base, sys.argv[1:] if argv is None else list(argv))
+        f.parser = lambda: command_parser(f, config, base({}) if callable(base) else base, aliases=aliases, subcommands=subcommands)
+        f.main = lambda argv=None: _run(f, tuple(config), base, sys.argv[1:] if argv is None else list(argv), aliases, subcommands)
         return f
     return deco
+
+# %% ../nbs/00_core.ipynb #d51b1b74
+FIELDS = dict(data=('data_root', 'layout', 'work_dir', 'synthetic_patients'),
+              images=('mode', 'image_size', 'image_width', 'roi_margin', 'clahe_clip'),
+              split=('val_frac', 'test_frac', 'seed', 'official_test'),
+              cache=('shard_size', 'workers', 'max_skipped_frac'),
+              train=('run_name', 'weights', 'dense_units', 'dropout', 'batch_size', 'epochs', 'warmup_epochs', 'lr_warmup',
+                     'lr_finetune', 'finetune_blocks', 'loss', 'class_weights', 'augment', 'mixed_precision', 'xla', 'deterministic'),
+              evaluate=('threshold_method', 'target_sensitivity', 'n_bootstrap', 'min_class_patients'))
 
 # %% ../nbs/00_core.ipynb #4d77c6c9
 def _silent_stderr():
