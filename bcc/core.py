@@ -301,7 +301,7 @@ def debugging()->bool:
 def quiet_tensorflow():
     "Keep TensorFlow's start-up lines (absl, oneDNN, cuda drivers, cpu_feature_guard, cuInit) out of a console script's stderr."
     if debugging(): return
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+    os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'
     if 'tensorflow' not in sys.modules and not any(isinstance(f, _QuietTensorFlow) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlow())
 
