@@ -6,7 +6,7 @@ Serves SITE_DIR on 127.0.0.1, loads every page, and fails when a page is empty, 
 has no API reference on its page, or when a notebook with figures shows none (an <img> whose file is missing or
 empty counts as missing). Screenshots the pages named by --pages. Prints one line per problem; exit 1 if any.
 """
-import argparse, functools, http.server, json, re, shutil, subprocess, sys, tempfile, threading
+import argparse, functools, http.server, json, os, re, shutil, subprocess, sys, tempfile, threading
 from pathlib import Path
 from urllib.request import urlopen
 
@@ -24,9 +24,19 @@ def serve(site):
     return f'http://127.0.0.1:{srv.server_address[1]}'
 
 
+BROWSERS = ('chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable', 'chrome')
+
+
+def browser():
+    "Path of a headless-capable Chromium or Chrome: $CHROME_PATH, else the usual names (Debian's chromium, GitHub runners' google-chrome)."
+    env = os.environ.get('CHROME_PATH')
+    if env and Path(env).exists(): return env
+    return next((p for p in map(shutil.which, BROWSERS) if p), None)
+
+
 def chromium(*args, timeout=60):
-    exe = shutil.which('chromium') or shutil.which('chromium-browser')
-    if not exe: raise SystemExit('browser check: Debian package `chromium` is not installed (apt-get install chromium)')
+    exe = browser()
+    if not exe: raise SystemExit('browser check: no Chromium or Chrome found (apt-get install chromium, or set CHROME_PATH)')
     with tempfile.TemporaryDirectory() as prof:
         r = subprocess.run([exe, *FLAGS, f'--user-data-dir={prof}', *args], capture_output=True, text=True, timeout=timeout)
     return r.stdout

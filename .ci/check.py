@@ -68,6 +68,44 @@ def check_imports():
     record('imports: cells with imports hold only imports', not bad, time.time() - t, ', '.join(bad[:8]))
 
 
+PRIVATE_API = ('_inbound_nodes', '._nodes', 'raw_ops.', 'compat.v1')
+
+
+def architecture_problems(pkg=ROOT/'bcc'):
+    """The module map's rules: no import circles between bcc modules, no bcc import inside a function, no import of another
+    module's `_underscore` names, no private Keras/TensorFlow internals, and a purpose line (docstring) at the top of each module."""
+    import ast
+    mods = {p.stem: p for p in sorted(pkg.glob('*.py')) if not p.stem.startswith('_')}
+    graph, problems = {}, []
+    for m, path in mods.items():
+        text = path.read_text(); tree = ast.parse(text); deps = set()
+        if not (ast.get_docstring(tree) or '').strip(): problems.append(f'bcc/{m}.py: no docstring saying what the module is for')
+        top = {id(n) for n in tree.body}
+        for n in ast.walk(tree):
+            if isinstance(n, ast.ImportFrom) and (n.level == 1 or (n.module or '').split('.')[0] == 'bcc'):
+                target = (n.module or '').split('.')[-1]
+                if target in mods and target != m: deps.add(target)
+                if id(n) not in top: problems.append(f'bcc/{m}.py:{n.lineno}: bcc import inside a function ({target})')
+                problems += [f'bcc/{m}.py:{n.lineno}: imports private {target}.{a.name}' for a in n.names if a.name.startswith('_')]
+        problems += [f'bcc/{m}.py: uses private framework API `{w}`' for w in PRIVATE_API if w in text]
+        graph[m] = deps
+    def visit(u, path):
+        for v in sorted(graph[u]):
+            if v in path: problems.append('import circle: ' + ' -> '.join(path[path.index(v):] + [v]))
+            elif v not in done: visit(v, path + [v])
+        done.add(u)
+    done = set()
+    for u in sorted(graph):
+        if u not in done: visit(u, [u])
+    return sorted(set(problems))
+
+
+def check_architecture():
+    t = time.time(); problems = architecture_problems()
+    record('architecture: no import circles, no private imports or framework internals', not problems, time.time() - t,
+           '; '.join(problems[:8]))
+
+
 def proc_docs():
     "nbdev's docs processing, in a process of its own (it executes the notebooks' import cells)."
     r = sh(sys.executable, __file__, '_proc')
@@ -181,14 +219,14 @@ def check_browser():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('what', nargs='*', default=['export', 'clean', 'imports', 'readme', 'notebooks', 'docs', 'browser'])
+    ap.add_argument('what', nargs='*', default=['export', 'clean', 'imports', 'architecture', 'readme', 'notebooks', 'docs', 'browser'])
     ap.add_argument('--flags', nargs='*', default=[], help='test flags to run anyway (slow, gpu, data)')
     ap.add_argument('--only', nargs='*', help='substrings of the notebook names to test')
     ap.add_argument('--write', action='store_true', help='with readme: write README.md')
     ap.add_argument('--n_workers', type=int, default=None)
     a = ap.parse_args()
     t0 = time.time()
-    steps = {'export': check_export, 'clean': check_clean, 'imports': check_imports, 'readme': lambda: check_readme(a.write),
+    steps = {'export': check_export, 'clean': check_clean, 'imports': check_imports, 'architecture': check_architecture, 'readme': lambda: check_readme(a.write),
              'notebooks': lambda: check_notebooks(a.flags, a.n_workers, a.only), 'docs': check_docs, 'browser': check_browser,
              '_proc': _proc}
     if a.what == ['_proc']: return _proc()

@@ -382,4 +382,5 @@ d = { 'settings': { 'branch': 'main',
                            'bcc.train.check_skipped': ('training.html#check_skipped', 'bcc/train.py'),
                            'bcc.train.class_weights': ('training.html#class_weights', 'bcc/train.py'),
                            'bcc.train.fit_run': ('training.html#fit_run', 'bcc/train.py'),
+                           'bcc.train.notebook_training_config': ('training.html#notebook_training_config', 'bcc/train.py'),
                            'bcc.train.train': ('training.html#train', 'bcc/train.py')}}}

@@ -12,6 +12,7 @@ import yaml
 import numpy as np
 import matplotlib.pyplot as plt
 from .core import Config, coerce, atomic_write, atomic_path, progress, command
+from .run import RUN, read_json
 from .evaluate import best_run, compare_runs, evaluate_run
 
 # %% auto #0
@@ -85,10 +86,10 @@ def run_state(run_dir, # a run folder
              )->str:
     "'evaluated', 'trained' or 'missing' (no finished training) for `run_dir`."
     run_dir = Path(run_dir)
-    try: info = json.loads((run_dir/'run.json').read_text())
-    except (OSError, json.JSONDecodeError): return 'missing'
+    try: info = read_json(run_dir/RUN.info)
+    except ValueError: return 'missing'
     if info.get('status') != 'finished': return 'missing'
-    return 'evaluated' if (run_dir/'metrics.json').exists() else 'trained'
+    return 'evaluated' if (run_dir/RUN.metrics).exists() else 'trained'
 
 # %% ../nbs/09_batch.ipynb #d31fd80a
 _FLAG = re.compile(r'^#\|\s*(?:(slow|gpu|data|notest)\b|(eval:\s*false))', re.M)

@@ -18,7 +18,7 @@ from .core import Config
 from .evaluate import predict
 from .preprocess import preprocess, read_mammogram
 from .resolve import load_index
-from .run import load_run
+from .run import RUN, load_run, read_metrics
 
 # %% auto #0
 __all__ = ['OUTCOMES', 'FILTERS', 'outcomes', 'thumbnail', 'Explorer', 'gradcam_for']
@@ -220,15 +220,14 @@ def from_run(cls:Explorer, run_dir, # a run folder trained by `bcc.train.train` 
     "An explorer of a run: its predictions and threshold, the index's masks and crops, Grad-CAM on demand."
     run = Path(run_dir)
     cfg, model, _ = load_run(run)
-    if not (run/'metrics.json').exists(): raise FileNotFoundError(f"{run/'metrics.json'}: missing; evaluate the run first (bcc_evaluate {run})")
+    thr = read_metrics(run)['threshold']
     images, abn = load_index(cfg.index_dir)
     preds = []
     for s in splits:
-        f = run/f"predictions_{s}.csv"
+        f = run/RUN.predictions(s)
         if f.exists(): p = pd.read_csv(f)
         else:
             p = predict(model, cfg, s, images)
         preds.append(p.assign(split=s))
     table = pd.concat(preds).merge(images[['image_id', 'image_file']], on='image_id', how='left')
-    thr = json.loads((run/'metrics.json').read_text())['threshold']
     return cls(table, thr, abn, gradcam=gradcam_for(model, cfg, abn), height=height)

@@ -14,7 +14,7 @@ from .core import Config, atomic_write, progress, command
 from .explain import cam_to_original, grad_cam, overlay
 from .model import build_model
 from .preprocess import preprocess, read_mammogram
-from .run import load_model, load_run, read_run
+from .run import RUN, load_model, load_run, read_json, read_run
 
 # %% auto #0
 __all__ = ['export_serving', 'serving_command', 'rest_body', 'load_predictor', 'prepare_input', 'predict_file', 'predict_files',
@@ -76,12 +76,11 @@ def load_predictor(model_path:str|Path, # a run folder, or a .keras file with it
         cfg, model, _ = load_run(p); run = p
     elif p.suffix == '.keras' and p.is_file():
         run = p.parent
-        if not (run/'config.json').exists(): raise ValueError(f"{p}: no config.json beside it; its preprocessing is unknown")
-        cfg, info = read_run(run, ('config.json',))
+        if not (run/RUN.config).exists(): raise ValueError(f"{p}: no {RUN.config} beside it; its preprocessing is unknown")
+        cfg, info = read_run(run, (RUN.config,))
         model = load_model(p, info.get('policy', 'float32'))
     else: raise ValueError(f"{p}: neither a run folder nor a .keras file")
-    m = run/'metrics.json'
-    thr = json.loads(m.read_text()).get('threshold') if m.exists() else None
+    thr = read_json(run/RUN.metrics).get('threshold')
     return cfg, model, thr
 
 def prepare_input(path:str|Path, # a DICOM, JPEG or PNG image: the full mammogram

@@ -10,7 +10,7 @@ from .core import Config, FIELDS, progress, command
 from .cache import prepare_data
 from .evaluate import evaluate_run
 from .train import train
-from .run import clear_run
+from .run import RUN, clear_run
 
 # %% auto #0
 __all__ = ['DEMO', 'run_pipeline', 'headline', 'bcc_demo']
@@ -29,7 +29,7 @@ def run_pipeline(cfg:Config, # the config of every stage
     for name, step in progress(stages, 'bcc pipeline'):
         t = time.time(); out[name] = step(); times[name] = round(time.time() - t, 1)
     run_dir = Path(cfg.run_dir)
-    return dict(run_dir=run_dir, report=run_dir/'report.md', times=times, metrics=out['evaluate and report'])
+    return dict(run_dir=run_dir, report=run_dir/RUN.report, times=times, metrics=out['evaluate and report'])
 
 # %% ../nbs/05b_pipeline.ipynb #3595e037
 def _iv(m:dict, d:int=3)->str:

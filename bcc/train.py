@@ -12,7 +12,7 @@ import pandas as pd
 import matplotlib.pyplot as plt
 import keras
 import tensorflow as tf
-from .core import (command, FIELDS, Config, atomic_path, config_from_params,
+from .core import (command, FIELDS, Config, atomic_path,
                       package_versions, runtime_info, seed_everything)
 from .acquisition import notebook_config
 from .resolve import load_index
@@ -22,7 +22,23 @@ from .model import get_strategy, speed_settings, build_model, set_phase, compile
 from .run import RUN, read_json, write_json, save_model, load_model, previous_run, clear_run, plot_history, read_run, load_run
 
 # %% auto #0
-__all__ = ['class_weights', 'RunState', 'ScalarLogger', 'check_skipped', 'check_inputs', 'fit_run', 'train', 'bcc_train']
+__all__ = ['SMALL_RECIPE', 'REAL_RECIPE', 'notebook_training_config', 'class_weights', 'RunState', 'ScalarLogger',
+           'check_skipped', 'check_inputs', 'fit_run', 'train', 'bcc_train']
+
+# %% ../nbs/04_training.ipynb #c591d38b
+SMALL_RECIPE = dict(image_size=64, epochs=4, warmup_epochs=2, batch_size=8, weights='none', finetune_blocks=2,
+                    lr_finetune=1e-4, work_dir='bcc_work_nb04')  # synthetic data on a CPU, in a work folder of its own
+REAL_RECIPE = dict(image_size=512, epochs=12, warmup_epochs=3, batch_size=16, weights='imagenet', finetune_blocks=1,
+                   lr_finetune=1e-5, mixed_precision='auto', xla='auto')  # CBIS-DDSM on a GPU
+
+def notebook_training_config(params:dict, # papermill's parameters, e.g. `globals()`; None means "the recipe's value"
+                             download=None, # on Colab, `f(dest) -> dataset root` (see `notebook_config`)
+                            )->Config:
+    "The run a training notebook trains: its parameters, over the real recipe on real data or the small one on synthetic data."
+    given = {k: v for k, v in params.items() if k in Config.__dataclass_fields__ and v is not None}
+    base = notebook_config(download=download, **given)
+    recipe = REAL_RECIPE if base.data_root else SMALL_RECIPE
+    return base.update(**{**{k: v for k, v in recipe.items() if k != 'work_dir' or not base.data_root}, **given})
 
 # %% ../nbs/04_training.ipynb #e04810bb
 def class_weights(labels, # training labels, 0/1
