@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 import pandas as pd
-from fastcore.script import call_parse
-from .core import Config, atomic_write, in_colab, console_script
+from .core import Config, atomic_write, in_colab, command
 
 # %% auto #0
 __all__ = ['KAGGLE_HANDLE', 'CSV_FILES', 'ABNORMALITY_COLUMNS', 'LABELS', 'IMAGE_KEY', 'KaggleCredentials', 'kaggle_credentials',
@@ -132,8 +131,7 @@ def download_cbis_ddsm(dest:str|Path, # folder that will hold csv/ and jpeg/
     return dest
 
 # %% ../nbs/01_acquisition.ipynb #3b560f04
-@console_script
-@call_parse
+@command()
 def bcc_download(dest:str, # folder that will hold csv/ and jpeg/
                  force:bool=False, # download again even when complete
                 ):

@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Callable
 import pandas as pd
 import yaml
-from fastcore.script import call_parse
 import numpy as np
 import matplotlib.pyplot as plt
-from .core import Config, coerce, atomic_write, atomic_path, progress, console_script
+from .core import Config, coerce, atomic_write, atomic_path, progress, command
 from .run import RUN, read_json
 from .evaluate import best_run, compare_runs, evaluate_run
 
@@ -221,8 +220,7 @@ def plot_sweep(table:pd.DataFrame, # from `summarize_sweep`
     return fig
 
 # %% ../nbs/09_batch.ipynb #ed362cc6
-@console_script
-@call_parse
+@command()
 def bcc_sweep(grid_file:str, # JSON or YAML grid of Config fields (a value or a list of values each)
               out:str='sweep', # sweep folder: notebooks/, work/, sweep.csv, comparison.csv, sweep.png
               notebook:str=None, # notebook to run (default: nbs/04_training.ipynb of the bcc repository)
@@ -230,10 +228,8 @@ def bcc_sweep(grid_file:str, # JSON or YAML grid of Config fields (a value or a 
               all_cells:bool=False, # also run the notebook's cells flagged slow/gpu/data
              ):
     "Train (and evaluate) once per combination of a parameter grid with papermill; compare the runs."
-    try:
-        runs = run_sweep(grid_file, out, notebook, evaluate=not no_eval, all_cells=all_cells)
-        table = runs if no_eval else summarize_sweep(out)
-    except (ValueError, FileNotFoundError) as e: raise SystemExit(f"bcc_sweep: {e}") from None
+    runs = run_sweep(grid_file, out, notebook, evaluate=not no_eval, all_cells=all_cells)
+    table = runs if no_eval else summarize_sweep(out)
     cols = [c for c in ('run_name', 'status', 'val_roc_auc', 'val_roc_auc_lo', 'val_roc_auc_hi', 'test_roc_auc', 'chosen', 'error') if c in table]
     print(table[cols].to_string(index=False, float_format='%.3f'))
     if 'chosen' in table and table.chosen.any():

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import cv2
-from .core import Config, atomic_path, atomic_write, config_parser, config_from_args, file_sha256, progress, console_script
+from .core import Config, FIELDS, atomic_path, atomic_write, file_sha256, progress, command
 from .preprocess import preprocess
 from .acquisition import listing_map
 from .resolve import build_index, load_index
@@ -308,17 +308,14 @@ def prepare_data(cfg:Config, # the run's config
     return cfg
 
 # %% ../nbs/03a_cache.ipynb #70b5adeb
-@console_script
-def bcc_cache(argv:list|None=None, # arguments (default: the command line)
-             ):
-    "Console script: build (or complete) the preprocessed cache of every split."
-    p = config_parser('Preprocess every image once into a sharded TFRecord cache (resumable).')
-    p.add_argument('--prepare', action='store_true', help='also make the synthetic data, index and split when missing')
-    a = p.parse_args(argv)
-    try:
-        cfg = config_from_args(a)
-        d = prepare_data(cfg).cache_dir if a.prepare else build_cache(cfg)
-    except (ValueError, OSError) as e: sys.exit(f"bcc_cache: {e}")
+@command(config=FIELDS['data'] + FIELDS['images'] + FIELDS['split'] + FIELDS['cache'])
+def bcc_cache(cfg:Config|None=None, # where the index and split are, and how to preprocess
+              prepare:bool=False, # also make the synthetic data, index and split when missing
+             )->Path:
+    "Preprocess every image once into a sharded TFRecord cache (resumable); print its counts."
+    cfg = cfg or Config()
+    d = prepare_data(cfg).cache_dir if prepare else build_cache(cfg)
     man = load_manifest(d)
     for s, c in man['counts'].items(): print(f"{s}: {c['inputs']} in, {c['written']} written, {c['skipped']} skipped, {len(c['shards'])} shard(s)")
     print(f"{d}: cache_hash {man['cache_hash']}")
+    return Path(d)

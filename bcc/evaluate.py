@@ -8,8 +8,7 @@ import math
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from fastcore.script import call_parse
-from .core import Config, atomic_write, file_sha256, progress, console_script
+from .core import Config, atomic_write, file_sha256, progress, command
 from .resolve import load_index
 from .split import LeakageError, load_split
 from .cache import cache_table, make_dataset, cache_hash
@@ -126,15 +125,13 @@ def best_run(run_dirs:list, # evaluated run folders (with metrics.json)
     return Path(t.path[v.idxmax()])
 
 # %% ../nbs/05_evaluation.ipynb #5bf87eae
-@console_script
-@call_parse
+@command()
 def bcc_evaluate(run_dir:str, # run folder written by bcc_train
                  n_bootstrap:int=None, # bootstrap resamples (default: the run's config)
                  seed:int=None, # bootstrap seed (default: the run's config)
                 ):
     "Evaluate a trained run: predictions, metrics with patient-bootstrap intervals, figures and report.md."
-    try: m = evaluate_run(run_dir, n_bootstrap, seed)
-    except (ValueError, FileNotFoundError) as e: raise SystemExit(f"bcc_evaluate: {e}") from None
+    m = evaluate_run(run_dir, n_bootstrap, seed)
     print(f"threshold {m['threshold']:.4f} (fixed on validation); test: {m['counts']['test']}")
     for k, d in m['test'].items():
         print(f"  {k:12s} " + ('n/a' if math.isnan(d['value']) else f"{d['value']:.3f}  " +

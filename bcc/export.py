@@ -4,13 +4,13 @@
 
 # %% ../nbs/07_export.ipynb #18b8af4d
 from __future__ import annotations
-import argparse, json, os, shutil, sys, tempfile, time
+import json, os, shutil, sys, tempfile, time
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import keras, tensorflow as tf
-from .core import Config, atomic_write, progress, exit_status
+from .core import Config, atomic_write, progress, command
 from .explain import cam_to_original, grad_cam, overlay
 from .model import build_model
 from .preprocess import preprocess, read_mammogram
@@ -152,16 +152,7 @@ def predict_files(model:keras.Model, # a bcc model
     return pd.DataFrame(rows, columns=['file', 'probability', 'prediction', 'heatmap', 'error'])
 
 # %% ../nbs/07_export.ipynb #9f7efab2
-def _predict_parser()->argparse.ArgumentParser:
-    "The command line of `bcc_predict`."
-    p = argparse.ArgumentParser(prog='bcc_predict', description='Malignancy probabilities (and Grad-CAM overlays) for image files.')
-    p.add_argument('model', help="a run folder, or a .keras file with its run's config.json beside it")
-    p.add_argument('files', nargs='+', help='DICOM, JPEG or PNG images')
-    p.add_argument('--heatmaps', help='folder for Grad-CAM overlay PNGs; none when not given')
-    p.add_argument('--out', help='CSV file to write; standard output when not given')
-    p.add_argument('--masks', nargs='+', help='for a model trained in roi mode: the ROI mask of each file, in the same order')
-    return p
-
+@command()
 def bcc_predict(model:str, # a run folder, or a .keras file with its run's config.json beside it
                 files:list, # DICOM, JPEG or PNG images
                 heatmaps:str|None=None, # folder for Grad-CAM overlay PNGs; none when not given
@@ -177,8 +168,6 @@ def bcc_predict(model:str, # a run folder, or a .keras file with its run's confi
     for e in df.error[df.error != '']: print(f"bcc_predict: {e}", file=sys.stderr)
     if (df.error != '').any(): sys.exit(1)
     return df
-
-bcc_predict.main = lambda: exit_status(bcc_predict(**vars(_predict_parser().parse_args())))
 
 # %% ../nbs/07_export.ipynb #1032f879
 def bench_predict(model:str|None=None, # a run folder or .keras file; None = an untrained model at `image_size`

@@ -6,11 +6,11 @@
 from __future__ import annotations
 import time
 from pathlib import Path
-from .core import Config, config_parser, config_from_args, progress, console_script
+from .core import Config, FIELDS, progress, command
 from .cache import prepare_data
 from .evaluate import evaluate_run
 from .train import train
-from .run import RUN
+from .run import RUN, clear_run
 
 # %% auto #0
 __all__ = ['DEMO', 'run_pipeline', 'headline', 'bcc_demo']
@@ -51,18 +51,14 @@ def headline(metrics:dict, # the contents of a run's metrics.json
     return '\n'.join(lines)
 
 # %% ../nbs/05b_pipeline.ipynb #cf50b463
-@console_script
-def bcc_demo(argv:list|None=None, # command-line arguments (default: sys.argv)
+@command(config=sum(FIELDS.values(), ()), aliases={'out': 'work_dir', 'root': 'data_root'},
+         base=lambda given: Config() if given.get('data_root') else Config().update(**DEMO))
+def bcc_demo(cfg:Config|None=None, # every stage's settings (default: `DEMO`; with `data_root`, `Config`'s)
+             force:bool=False, # train again even if the run folder holds a run
             )->dict:
-    "Run the whole bcc pipeline (synthetic data unless --root) and print the headline metrics."
-    p = config_parser('Run the whole bcc pipeline: data, index, split, cache, train, evaluate, report.')
-    p.add_argument('--out', help='work folder (index, split, cache and runs); default bcc_work')
-    p.add_argument('--root', help='the real CBIS-DDSM folder (Kaggle or TCIA layout); default: synthetic data')
-    a = p.parse_args(argv)
-    base = Config() if a.root else Config().update(**DEMO)
-    cfg = config_from_args(a) if a.config else base.update(**{k: v for k,v in vars(a).items()
-                                                              if v is not None and k in Config.__dataclass_fields__})
-    cfg = cfg.update(**{k: v for k,v in dict(work_dir=a.out, data_root=a.root).items() if v})
+    "Run the whole bcc pipeline (synthetic data unless --data_root): data, index, split, cache, train, evaluate, report."
+    cfg = cfg or Config().update(**DEMO)
+    if force: clear_run(cfg.run_dir)
     t = time.time(); res = run_pipeline(cfg); res['wall_s'] = round(time.time() - t, 1)
     print(f"\n{headline(res['metrics'])}\n\nstage times (s): {res['times']}  total {res['wall_s']} s"
           f"\nreport: {res['report']}")

@@ -8,8 +8,7 @@ import json, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from fastcore.script import call_parse
-from .core import atomic_path, atomic_write, file_sha256, progress, console_script
+from .core import Config, FIELDS, command, atomic_path, atomic_write, file_sha256, progress
 from .acquisition import load_case_descriptions, image_table, listing_map
 
 # %% auto #0
@@ -211,19 +210,18 @@ def load_index(index_dir:str|Path, # folder written by `build_index`
     return _read_csv(d/'images.csv'), _read_csv(d/'abnormalities.csv')
 
 # %% ../nbs/01a_resolve.ipynb #345e1827
-@console_script
-@call_parse
-def bcc_index(root:str, # dataset folder (Kaggle or TCIA layout)
-              out:str='bcc_work/index', # where the index files go
-              layout:str='auto', # 'auto', 'kaggle' or 'tcia'
-              csv_dir:str=None, # the case-description CSVs, when not in ROOT or ROOT/csv
+@command(config=FIELDS['data'][:3])
+def bcc_index(cfg:Config|None=None, # `data_root`, `layout` and `work_dir` (the index goes to `work_dir/index`)
+              csv_dir:str|None=None, # the case-description CSVs, when not in DATA_ROOT or DATA_ROOT/csv
               allow_missing:bool=False, # exit 0 even when some files are missing or broken
-             ):
+             )->Path:
     "Build the index of a CBIS-DDSM folder: images.csv, abnormalities.csv, problems.csv, index.json."
-    out_dir = build_index(root, out, layout, csv_dir)
+    cfg = cfg or Config()
+    out_dir = build_index(cfg.dataset_root, cfg.index_dir, cfg.layout, csv_dir)
     info = json.loads((out_dir/'index.json').read_text())
     print(f"index of {info['root']} ({info['layout']} layout) in {out_dir}")
     for k, v in info['counts'].items(): print(f"  {k}: {v}")
     if info['counts']['problems'] and not allow_missing:
         print(f"  see {out_dir/'problems.csv'}; pass --allow_missing to accept a partial dataset")
         raise SystemExit(1)
+    return out_dir

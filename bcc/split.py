@@ -4,11 +4,11 @@
 
 # %% ../nbs/02_patient_split.ipynb #ef4bd853
 from __future__ import annotations
-import argparse, functools, sys
+import sys
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import atomic_write, file_sha256, console_script
+from .core import Config, FIELDS, atomic_write, file_sha256, command
 from .resolve import load_index
 
 # %% auto #0
@@ -225,28 +225,17 @@ def plot_split(images:pd.DataFrame, # image table with `patient_id, label, abnor
     return fig
 
 # %% ../nbs/02_patient_split.ipynb #6b68e065
-@console_script
-def bcc_split(argv:list|None=None, # arguments (default: the command line)
-             ):
-    "Console script: split the patients of the index in INDEX_DIR and save the split with its sha256."
-    p = argparse.ArgumentParser(prog='bcc_split', description='Patient-wise train/val/test split of a bcc index.')
-    p.add_argument('index_dir', metavar='INDEX_DIR', help='folder written by bcc_index')
-    p.add_argument('--out', required=True, metavar='FILE', help='split CSV to write (its hash goes to FILE.sha256)')
-    p.add_argument('--val', type=float, default=0.15, help='fraction of patients for validation (default: 0.15)')
-    p.add_argument('--test', type=float, default=0.15, help='fraction of patients for test (default: 0.15)')
-    p.add_argument('--seed', type=int, default=42, help='seed of the split (default: 42)')
-    p.add_argument('--official-test', '--official_test', dest='official_test', action='store_true',
-                   help='test = the official test patients, whole')
-    a = p.parse_args(argv)
-    try:
-        images, _ = load_index(a.index_dir)
-        split = patient_split(images, a.val, a.test, a.seed, a.official_test)
-        h = save_split(split, a.out, images)
-    except (ValueError, OSError) as e:   # the options as typed on the command line, not patient_split's parameters
-        flags = {'val_frac=': '--val ', 'test_frac=': '--test ', 'official_test=True': '--official-test', 'patient_split: ': ''}
-        sys.exit(f"bcc_split: {functools.reduce(lambda m, kv: m.replace(*kv), flags.items(), str(e))}")
+@command(config=('work_dir',) + FIELDS['split'])
+def bcc_split(cfg:Config|None=None, # `work_dir` (the index in `work_dir/index`, the split to `work_dir/split.csv`) and the split fields
+             )->Path:
+    "Patient-wise train/val/test split of the index in WORK_DIR/index, saved with its sha256; prints a summary."
+    cfg = cfg or Config()
+    images, _ = load_index(cfg.index_dir)
+    split = patient_split(images, cfg.val_frac, cfg.test_frac, cfg.seed, cfg.official_test)
+    h = save_split(split, cfg.split_file, images)
     print(split_summary(images, split).to_string())
-    if a.official_test:
+    if cfg.official_test:
         m = attach_split(images, split).query("official_split == 'train' and split == 'test'")
         print(f"{len(m)} images of {m.patient_id.nunique()} patients moved from official train to test")
-    print(f"{a.out}: sha256 {h}")
+    print(f"{cfg.split_file}: sha256 {h}")
+    return cfg.split_file

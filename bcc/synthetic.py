@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np, pandas as pd, cv2
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless
-from fastcore.script import call_parse
 from .radiology import DESCRIPTORS, phantom, mass_lesion, calc_lesion, lesion_size, draw_descriptors, SUBTLETY
-from .core import atomic_write, progress, file_sha256, reference_csv_dir, console_script
+from .core import atomic_write, progress, file_sha256, reference_csv_dir, command
 
 # %% auto #0
 __all__ = ['CASE_COLUMNS', 'CASE_FILES', 'DICOM_INFO_COLUMNS', 'META_COLUMNS', 'TCIA_METADATA_COLUMNS', 'render_image',
@@ -381,8 +380,7 @@ def synthetic_truth(dest:str|Path, # a folder written by `make_synthetic`
     for c in ('image_file', 'crop_file', 'mask_file'): t[c] = [str(Path(dest).resolve()/f) for f in t[c]]
     return t
 
-@console_script
-@call_parse
+@command()
 def bcc_synth(dest:str, # folder to write the dataset into
               n_patients:int=24, # number of patients (at least 4)
               layout:str='kaggle', # 'kaggle' (JPEG) or 'tcia' (DICOM)
@@ -390,7 +388,6 @@ def bcc_synth(dest:str, # folder to write the dataset into
               overwrite:bool=False, # replace a dataset made with other parameters
              ):
     "Write a synthetic CBIS-DDSM to DEST and print a one-line summary."
-    try: t = synthetic_truth(make_synthetic(dest, n_patients, layout, seed, overwrite=overwrite))
-    except (ValueError, OSError) as e: sys.exit(f"bcc_synth: {e}")
+    t = synthetic_truth(make_synthetic(dest, n_patients, layout, seed, overwrite=overwrite))
     print(f"{dest}: {layout} layout, {t.patient_id.nunique()} patients, {t.image_id.nunique()} images "
           f"({t.groupby('image_id').image_label.first().sum()} malignant), {len(t)} abnormalities")

@@ -12,7 +12,7 @@ import pandas as pd
 import matplotlib.pyplot as plt
 import keras
 import tensorflow as tf
-from .core import (console_script, Config, atomic_path, config_parser, config_from_args,
+from .core import (command, FIELDS, Config, atomic_path,
                       package_versions, runtime_info, seed_everything)
 from .acquisition import notebook_config
 from .resolve import load_index
@@ -199,12 +199,10 @@ def train(cfg:Config, # the run's settings
     return run
 
 # %% ../nbs/04_training.ipynb #7f1b05a5
-@console_script
-def bcc_train(argv:list|None=None, # arguments (default: the command line)
+@command(config=FIELDS['data'] + FIELDS['images'] + FIELDS['split'] + FIELDS['cache'] + FIELDS['train'])
+def bcc_train(cfg:Config|None=None, # the run's settings
+              force:bool=False, # train again even if the run folder holds a finished run
+              restart:bool=False, # start an interrupted run over instead of resuming it
              )->Path:
-    "Console script: train the run given by `--config FILE` and `--<Config field> value` options."
-    p = config_parser('Train VGG16 on the cache in two phases, in the run folder work_dir/runs/run_name.')
-    p.add_argument('--force', action='store_true', help='train again even if the run folder holds a finished run')
-    p.add_argument('--restart', action='store_true', help='start an interrupted run over instead of resuming it')
-    args = p.parse_args(argv)
-    return train(config_from_args(args), resume=not args.restart, force=args.force)
+    "Train VGG16 on the cache in two phases, in the run folder WORK_DIR/runs/RUN_NAME."
+    return train(cfg or Config(), resume=not restart, force=force)
