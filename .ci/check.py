@@ -73,7 +73,7 @@ PRIVATE_API = ('_inbound_nodes', '._nodes', 'raw_ops.', 'compat.v1')
 
 def architecture_problems(pkg=ROOT/'bcc'):
     """The module map's rules: no import circles between bcc modules, no bcc import inside a function, no import of another
-    module's `_underscore` names, no private Keras/TensorFlow internals, and a purpose line (docstring) at the top of each module."""
+    module's `_underscore` names, no private Keras/TensorFlow internals, bcc.core imported before TensorFlow, and a purpose line (docstring) at the top of each module."""
     import ast
     mods = {p.stem: p for p in sorted(pkg.glob('*.py')) if not p.stem.startswith('_')}
     graph, problems = {}, []
@@ -88,6 +88,11 @@ def architecture_problems(pkg=ROOT/'bcc'):
                 if id(n) not in top: problems.append(f'bcc/{m}.py:{n.lineno}: bcc import inside a function ({target})')
                 problems += [f'bcc/{m}.py:{n.lineno}: imports private {target}.{a.name}' for a in n.names if a.name.startswith('_')]
         problems += [f'bcc/{m}.py: uses private framework API `{w}`' for w in PRIVATE_API if w in text]
+        heavy = [i for i, n in enumerate(tree.body) if isinstance(n, (ast.Import, ast.ImportFrom)) and
+                 {(a.name if isinstance(n, ast.Import) else n.module or '').split('.')[0] for a in n.names} & {'tensorflow', 'keras'}]
+        core = [i for i, n in enumerate(tree.body) if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module == 'core']
+        if heavy and (not core or core[0] > heavy[0]):   # bcc.core quiets TensorFlow's start-up lines in console scripts
+            problems.append(f'bcc/{m}.py: imports TensorFlow/Keras before bcc.core')
         graph[m] = deps
     def visit(u, path):
         for v in sorted(graph[u]):

@@ -305,6 +305,10 @@ def quiet_tensorflow():
     if 'tensorflow' not in sys.modules and not any(isinstance(f, _QuietTensorFlow) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlow())
 
+# %% ../nbs/00_core.ipynb #2f3072d3
+def _console_script()->bool: return bool(sys.argv) and Path(sys.argv[0]).name.startswith('bcc_')
+if _console_script(): quiet_tensorflow()
+
 # %% ../nbs/00_core.ipynb #8a36317f
 def seed_everything(seed:int=42, # the one seed
                     deterministic:bool=False, # also make TensorFlow ops deterministic

@@ -4,13 +4,13 @@
 
 # %% ../nbs/06_explain.ipynb #d58fe842
 from __future__ import annotations
+from .core import atomic_path, progress
 import json, math, weakref
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import keras
 from scipy.stats import binomtest
-from .core import atomic_path, progress
 from .cache import cache_table, make_dataset
 from .evaluate import evaluate_run
 from .preprocess import breast_mask, read_mammogram, to_original

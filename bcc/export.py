@@ -4,13 +4,13 @@
 
 # %% ../nbs/07_export.ipynb #18b8af4d
 from __future__ import annotations
+from .core import Config, atomic_write, progress, command
 import json, os, shutil, sys, tempfile, time
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import keras, tensorflow as tf
-from .core import Config, atomic_write, progress, command
 from .explain import cam_to_original, grad_cam, overlay
 from .model import build_model
 from .preprocess import preprocess, read_mammogram

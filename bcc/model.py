@@ -4,13 +4,13 @@
 
 # %% ../nbs/04_model.ipynb #cf4432fc
 from __future__ import annotations
+from .core import Config, runtime_info
 import time
 from pathlib import Path
 import numpy as np
 import keras
 import tensorflow as tf
 from keras import layers
-from .core import Config, runtime_info
 
 # %% auto #0
 __all__ = ['VGG16_NOTOP_URL', 'VGG16_NOTOP_MD5', 'get_strategy', 'speed_settings', 'imagenet_weights', 'vgg16_base',

@@ -4,6 +4,8 @@
 
 # %% ../nbs/04_training.ipynb #ca64b398
 from __future__ import annotations
+from .core import (command, FIELDS, Config, atomic_path,
+                      package_versions, runtime_info, seed_everything)
 import math, time
 from typing import Callable
 from pathlib import Path
@@ -12,8 +14,6 @@ import pandas as pd
 import matplotlib.pyplot as plt
 import keras
 import tensorflow as tf
-from .core import (command, FIELDS, Config, atomic_path,
-                      package_versions, runtime_info, seed_everything)
 from .acquisition import notebook_config
 from .resolve import load_index
 from .split import LeakageError, load_split
