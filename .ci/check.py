@@ -111,6 +111,27 @@ def check_architecture():
            '; '.join(problems[:8]))
 
 
+NOISE = re.compile(r'cuInit|oneDNN custom operations|absl::InitializeLog|All log messages before absl|cpu_feature_guard|'
+                   r'cudart_stub|IPKernelApp|KeyboardInterrupt caught|\w*Warning: |/root/|^[IWE]0000 ', re.M)
+
+
+def noisy_outputs(nbs=NBS):
+    "Saved outputs that hold TensorFlow, absl or kernel log lines, warnings or home paths: `notebook cell N: line`."
+    import json
+    out = []
+    for nb in sorted(nbs.glob('*.ipynb')):
+        for i, c in enumerate(json.loads(nb.read_text())['cells']):
+            for o in c.get('outputs', []):
+                text = ''.join(o.get('text', '')) + ''.join(''.join(v) for k, v in o.get('data', {}).items() if k.startswith('text/'))
+                if m := NOISE.search(text): out.append(f"{nb.name} cell {i}: {text[m.start():m.start() + 60].splitlines()[0]}")
+    return out
+
+
+def check_outputs():
+    t = time.time(); bad = noisy_outputs()
+    record('outputs: no log lines, warnings or home paths in saved outputs', not bad, time.time() - t, '; '.join(bad[:6]))
+
+
 def proc_docs():
     "nbdev's docs processing, in a process of its own (it executes the notebooks' import cells)."
     r = sh(sys.executable, __file__, '_proc')
@@ -224,14 +245,14 @@ def check_browser():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('what', nargs='*', default=['export', 'clean', 'imports', 'architecture', 'readme', 'notebooks', 'docs', 'browser'])
+    ap.add_argument('what', nargs='*', default=['export', 'clean', 'imports', 'architecture', 'outputs', 'readme', 'notebooks', 'docs', 'browser'])
     ap.add_argument('--flags', nargs='*', default=[], help='test flags to run anyway (slow, gpu, data)')
     ap.add_argument('--only', nargs='*', help='substrings of the notebook names to test')
     ap.add_argument('--write', action='store_true', help='with readme: write README.md')
     ap.add_argument('--n_workers', type=int, default=None)
     a = ap.parse_args()
     t0 = time.time()
-    steps = {'export': check_export, 'clean': check_clean, 'imports': check_imports, 'architecture': check_architecture, 'readme': lambda: check_readme(a.write),
+    steps = {'export': check_export, 'clean': check_clean, 'imports': check_imports, 'architecture': check_architecture, 'outputs': check_outputs, 'readme': lambda: check_readme(a.write),
              'notebooks': lambda: check_notebooks(a.flags, a.n_workers, a.only), 'docs': check_docs, 'browser': check_browser,
              '_proc': _proc}
     if a.what == ['_proc']: return _proc()

@@ -170,7 +170,7 @@ def _write_csv(df:pd.DataFrame, path:Path)->str:
 
 def _read_csv(path:Path)->pd.DataFrame:
     t = pd.read_csv(path, dtype={'image_id': str, 'patient_id': str, 'side': str, 'view': str})
-    for c in [c for c in _PATHS if c in t]: t[c] = t[c].fillna('').astype(str)
+    for c in [c for c in _PATHS if c in t]: t[c] = t[c].astype('string').fillna('').astype(str)
     return t.astype({c: 'Int64' for c in ('density', 'assessment', 'subtlety') if c in t})
 
 # %% ../nbs/01a_resolve.ipynb #844685eb
