@@ -4,17 +4,15 @@
 
 # %% ../nbs/01_acquisition.ipynb #3ba41627
 from __future__ import annotations
-import json, os, shutil, tarfile, time, zipfile
-from dataclasses import dataclass, field
+import json, os
 from pathlib import Path
-from typing import Callable
 import pandas as pd
 from .core import Config, atomic_write, in_colab, command
 
 # %% auto #0
-__all__ = ['KAGGLE_HANDLE', 'CSV_FILES', 'ABNORMALITY_COLUMNS', 'LABELS', 'IMAGE_KEY', 'KaggleCredentials', 'kaggle_credentials',
-           'save_kaggle_credentials', 'KaggleHub', 'download_cbis_ddsm', 'bcc_download', 'load_case_descriptions',
-           'image_table', 'listing_map', 'dataset_counts', 'notebook_config']
+__all__ = ['KAGGLE_HANDLE', 'CSV_FILES', 'ABNORMALITY_COLUMNS', 'LABELS', 'IMAGE_KEY', 'save_kaggle_credentials',
+           'download_cbis_ddsm', 'bcc_download', 'load_case_descriptions', 'image_table', 'listing_map',
+           'dataset_counts', 'notebook_config']
 
 # %% ../nbs/01_acquisition.ipynb #27f0c381
 KAGGLE_HANDLE = 'awsaf49/cbis-ddsm-breast-cancer-image-dataset'  # the Kaggle copy of CBIS-DDSM
@@ -22,44 +20,6 @@ CSV_FILES = {('mass', 'train'): 'mass_case_description_train_set.csv',
              ('mass', 'test'): 'mass_case_description_test_set.csv',
              ('calcification', 'train'): 'calc_case_description_train_set.csv',
              ('calcification', 'test'): 'calc_case_description_test_set.csv'}  # (type, official split) -> file
-
-# %% ../nbs/01_acquisition.ipynb #3d13f700
-@dataclass(frozen=True)
-class KaggleCredentials:
-    "A Kaggle user name and API key; the key is kept out of its repr."
-    username: str
-    key: str = field(repr=False)
-    source: str = ''  # where they were found
-
-_HOW = ("set KAGGLE_USERNAME and KAGGLE_KEY in the environment, or save kaggle.json (kaggle.com > Settings > "
-        "API > Create New Token) as ~/.kaggle/kaggle.json, or on Colab add the secrets KAGGLE_USERNAME and KAGGLE_KEY")
-
-# %% ../nbs/01_acquisition.ipynb #0dc46237
-def kaggle_credentials(environ:dict|None=None, # environment to read (default `os.environ`)
-                       config_dir:str|Path|None=None, # folder of kaggle.json (default $KAGGLE_CONFIG_DIR or ~/.kaggle)
-                       colab_secret:Callable|None=None, # secret getter such as `google.colab.userdata.get` (default: it, on Colab)
-                      )->KaggleCredentials:
-    "Kaggle credentials from the environment, kaggle.json or the Colab secrets, else one error naming the three ways."
-    env = os.environ if environ is None else environ
-    if env.get('KAGGLE_USERNAME') and env.get('KAGGLE_KEY'):
-        return KaggleCredentials(env['KAGGLE_USERNAME'].strip(), env['KAGGLE_KEY'].strip(), 'environment')
-    path = Path(config_dir or env.get('KAGGLE_CONFIG_DIR') or Path.home()/'.kaggle')/'kaggle.json'
-    if path.exists():
-        try: d = json.loads(path.read_text())
-        except (OSError, ValueError): raise ValueError(f"{path}: not a readable JSON file; {_HOW}") from None
-        if not (isinstance(d, dict) and d.get('username') and d.get('key')):
-            raise ValueError(f"{path}: needs both 'username' and 'key'")
-        return KaggleCredentials(str(d['username']).strip(), str(d['key']).strip(), str(path))
-    if colab_secret is None and in_colab():
-        from google.colab import userdata
-        colab_secret = userdata.get
-    if colab_secret is not None:
-        def get(n):
-            try: return (colab_secret(n) or '').strip()
-            except Exception: return ''  # a secret that is absent or not shared with this notebook
-        if get('KAGGLE_USERNAME') and get('KAGGLE_KEY'):
-            return KaggleCredentials(get('KAGGLE_USERNAME'), get('KAGGLE_KEY'), 'Colab secrets')
-    raise RuntimeError(f"No Kaggle credentials found: {_HOW}")
 
 # %% ../nbs/01_acquisition.ipynb #d7beea6a
 def save_kaggle_credentials(username:str, # Kaggle user name
@@ -71,63 +31,28 @@ def save_kaggle_credentials(username:str, # Kaggle user name
     folder = Path(config_dir or os.environ.get('KAGGLE_CONFIG_DIR') or Path.home()/'.kaggle')
     return atomic_write(folder/'kaggle.json', json.dumps({'username': username.strip(), 'key': key.strip()}), mode=0o600)
 
-# %% ../nbs/01_acquisition.ipynb #3abe6d07
-class KaggleHub:
-    "The real downloader: kagglehub, given the credentials explicitly."
-    def login(self, credentials:KaggleCredentials):
-        from kagglehub.config import set_kaggle_credentials
-        set_kaggle_credentials(credentials.username, credentials.key)
-    def dataset_download(self, handle:str, output_dir:str, force_download:bool=False)->str:
-        import kagglehub
-        return kagglehub.dataset_download(handle, output_dir=output_dir, force_download=force_download)
-
 # %% ../nbs/01_acquisition.ipynb #68608cea
-_MARKER = '.bcc_download.json'
-
-def _extract_archives(folder:Path):
-    "Unpack any zip/tar archive lying in `folder` (kagglehub unpacks its own; other clients may not)."
-    for a in [p for p in folder.iterdir() if p.is_file()]:
-        if zipfile.is_zipfile(a):
-            with zipfile.ZipFile(a) as z: z.extractall(folder)
-        elif tarfile.is_tarfile(a):
-            with tarfile.open(a) as t: t.extractall(folder, filter='data')
-        else: continue
-        a.unlink()
-
 def _dataset_root(folder:Path)->Path:
-    "The folder under `folder` that holds `csv/dicom_info.csv` (the Kaggle layout)."
+    "The folder under `folder` that holds `csv/dicom_info.csv` next to `jpeg/` (the Kaggle layout)."
     for p in [folder, *sorted(q.parent.parent for q in folder.glob('**/csv/dicom_info.csv'))]:
         if (p/'csv'/'dicom_info.csv').exists() and (p/'jpeg').is_dir(): return p
     raise ValueError(f"{folder}: the download holds no csv/dicom_info.csv next to a jpeg/ folder")
 
 # %% ../nbs/01_acquisition.ipynb #24c6a6a7
-def download_cbis_ddsm(dest:str|Path, # folder that will hold csv/ and jpeg/
-                       downloader=None, # object with `login` and `dataset_download` (default `KaggleHub()`)
-                       force:bool=False, # download again even when complete
+def download_cbis_ddsm(dest:str|Path|None=None, # made a link to the dataset folder (None: return kagglehub's folder)
+                       force:bool=False, # download again even when kagglehub's cache holds it
                        handle:str=KAGGLE_HANDLE, # Kaggle dataset handle
                       )->Path:
-    "Download the Kaggle CBIS-DDSM into `dest` once; an interrupted download restarts cleanly."
+    "Download the Kaggle CBIS-DDSM with kagglehub (resumable, cached) and return the folder of csv/ and jpeg/."
+    import kagglehub   # lazy: it brings requests and the Kaggle SDK, which the other users of this module do not need
+    root = _dataset_root(Path(kagglehub.dataset_download(handle, force_download=force)))
+    if dest is None: return root
     dest = Path(dest)
-    if (dest/_MARKER).exists() and (dest/'csv'/'dicom_info.csv').exists() and not force: return dest
-    creds = kaggle_credentials()   # fails before any download when there are none
-    client = downloader if downloader is not None else KaggleHub()
-    stage = dest/'.download'
-    if stage.exists(): shutil.rmtree(stage)   # what an interrupted attempt left
-    stage.mkdir(parents=True)
-    client.login(creds)
-    got = Path(client.dataset_download(handle, output_dir=str(stage), force_download=True))
-    if got.is_file() and got.parent != stage: shutil.move(str(got), str(stage/got.name))
-    _extract_archives(stage)
-    root = _dataset_root(got if got.is_dir() else stage)
-    (dest/_MARKER).unlink(missing_ok=True)
-    for p in [p for p in root.iterdir() if p != stage]:
-        old = dest/p.name
-        if old.is_dir() and not old.is_symlink(): shutil.rmtree(old)
-        elif old.exists() or old.is_symlink(): old.unlink()
-        shutil.move(str(p), str(old))
-    shutil.rmtree(stage, ignore_errors=True)
-    n = sum(1 for _ in (dest/'jpeg').rglob('*.jpg'))
-    atomic_write(dest/_MARKER, json.dumps({'handle': handle, 'jpeg_files': n, 'finished': time.strftime('%Y-%m-%dT%H:%M:%S')}) + '\n')
+    if dest.is_symlink(): dest.unlink()                                      # a link from an earlier call
+    elif dest.is_dir() and not any(dest.iterdir()): dest.rmdir()
+    elif dest.exists(): raise FileExistsError(f"{dest}: exists and is not a link to a download; remove it or choose another folder")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.symlink_to(root.resolve(), target_is_directory=True)
     return dest
 
 # %% ../nbs/01_acquisition.ipynb #3b560f04

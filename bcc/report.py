@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import confusion_matrix
 from .core import Config, atomic_path, atomic_write
 from .cache import cache_table
 from .metrics import (METRICS, PRED_COLUMNS, binary_metrics, bootstrap_metrics, choose_threshold,
@@ -18,8 +20,8 @@ from .run import RUN, merge_metrics
 
 # %% auto #0
 __all__ = ['SUBGROUPS', 'NAMES', 'FIGURES', 'aggregate', 'table_counts', 'subgroup_metrics', 'curve_bands', 'plot_roc', 'plot_pr',
-           'plot_confusion', 'plot_calibration', 'plot_histograms', 'compute_metrics', 'split_facts', 'data_accounting',
-           'render_report', 'write_report', 'show_figures']
+           'plot_confusion', 'calibration_bins', 'plot_calibration', 'plot_histograms', 'compute_metrics',
+           'split_facts', 'data_accounting', 'render_report', 'write_report', 'show_figures']
 
 # %% ../nbs/05a_report.ipynb #ef09f846
 def _one(s): return s.iloc[0] if s.nunique(dropna=False) == 1 else 'mixed'
@@ -113,7 +115,7 @@ def plot_pr(bands:dict, ap:dict|None=None, prevalence:float|None=None)->plt.Figu
 def plot_confusion(pred:pd.DataFrame, threshold:float)->plt.Figure:
     "Confusion matrix (counts and row percentages) at `threshold`."
     y, yh = pred['label'].to_numpy().astype(int), (pred['probability'].to_numpy() >= threshold).astype(int)
-    cm = np.array([[((y == a) & (yh == b)).sum() for b in (0, 1)] for a in (0, 1)])
+    cm = confusion_matrix(y, yh, labels=[0, 1])                      # rows true, columns predicted
     fig, ax = _fig(); ax.imshow(cm, cmap='Blues')
     for (a, b), c in np.ndenumerate(cm):
         ax.text(b, a, f"{c}\n{c / max(cm[a].sum(), 1):.0%}", ha='center', va='center',
@@ -121,12 +123,23 @@ def plot_confusion(pred:pd.DataFrame, threshold:float)->plt.Figure:
     ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=['benign', 'malignant'], yticklabels=['benign', 'malignant'],
            xlabel='predicted', ylabel='true', title=f'Confusion at {threshold:.3f}'); return fig
 
+def calibration_bins(pred:pd.DataFrame, # predictions table
+                     bins:int=10, # quantile bins of the probability (about equal counts; ties share a bin)
+                    )->pd.DataFrame:
+    "Mean predicted probability, observed malignant fraction and number of images of each non-empty bin."
+    p, y = pred['probability'].to_numpy(), pred['label'].to_numpy().astype(int)
+    observed, predicted = calibration_curve(y, p, n_bins=bins, strategy='quantile')
+    edges = np.percentile(p, np.linspace(0, 100, bins + 1))          # the edges calibration_curve used, for the counts
+    n = np.bincount(np.searchsorted(edges[1:-1], p), minlength=bins)
+    return pd.DataFrame(dict(predicted=predicted, observed=observed, n=n[n > 0]))
+
 def plot_calibration(pred:pd.DataFrame, bins:int=10)->plt.Figure:
-    "Observed malignancy rate against mean predicted probability, in `bins` bins of equal count."
-    d = pred.assign(bin=pd.qcut(pred['probability'].rank(method='first'), min(bins, len(pred)), labels=False))
-    g = d.groupby('bin').agg(p=('probability', 'mean'), y=('label', 'mean'))
-    fig, ax = _fig(); ax.plot([0, 1], [0, 1], 'k:', lw=0.8); ax.plot(g.p, g.y, 'o-', ms=4)
-    ax.set(xlabel='mean predicted probability', ylabel='observed malignant fraction', title='Calibration',
+    "Observed malignancy rate against mean predicted probability in `bins` quantile bins, each labelled with its count."
+    g = calibration_bins(pred, bins)
+    fig, ax = _fig(); ax.plot([0, 1], [0, 1], 'k:', lw=0.8); ax.plot(g.predicted, g.observed, 'o-', ms=4)
+    for r in g.itertuples():
+        ax.annotate(f"{r.n}", (r.predicted, r.observed), xytext=(3, -9), textcoords='offset points', fontsize=6)
+    ax.set(xlabel='mean predicted probability', ylabel='observed malignant fraction', title='Calibration (images per bin)',
            xlim=(0, 1), ylim=(0, 1)); return fig
 
 def plot_histograms(pred:pd.DataFrame, threshold:float)->plt.Figure:

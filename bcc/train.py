@@ -41,13 +41,16 @@ def notebook_training_config(params:dict, # papermill's parameters, e.g. `global
     return base.update(**{**{k: v for k, v in recipe.items() if k != 'work_dir' or not base.data_root}, **given})
 
 # %% ../nbs/04_training.ipynb #e04810bb
+from sklearn.utils.class_weight import compute_class_weight
+
 def class_weights(labels, # training labels, 0/1
                  )->dict:
-    "Weights {0: w0, 1: w1} that make both classes count equally: n / (2 n_c)."
+    "Weights {0: w0, 1: w1} that make both classes count equally: scikit-learn's 'balanced', n / (2 n_c)."
     y = np.asarray(labels).astype(int)
     n = np.bincount(y, minlength=2)
     if len(n) > 2 or (n == 0).any(): raise ValueError(f"training labels must hold both 0 and 1; counts {n.tolist()}")
-    return {c: float(len(y) / (2 * n[c])) for c in (0, 1)}
+    w = compute_class_weight('balanced', classes=np.array([0, 1]), y=y)
+    return {0: float(w[0]), 1: float(w[1])}
 
 # %% ../nbs/04_training.ipynb #0e9e1768
 class RunState(keras.callbacks.Callback):
