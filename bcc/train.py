@@ -14,6 +14,7 @@ import pandas as pd
 import matplotlib.pyplot as plt
 import keras
 import tensorflow as tf
+from sklearn.utils.class_weight import compute_class_weight
 from .acquisition import notebook_config
 from .resolve import load_index
 from .split import LeakageError, load_split
@@ -41,8 +42,6 @@ def notebook_training_config(params:dict, # papermill's parameters, e.g. `global
     return base.update(**{**{k: v for k, v in recipe.items() if k != 'work_dir' or not base.data_root}, **given})
 
 # %% ../nbs/04_training.ipynb #e04810bb
-from sklearn.utils.class_weight import compute_class_weight
-
 def class_weights(labels, # training labels, 0/1
                  )->dict:
     "Weights {0: w0, 1: w1} that make both classes count equally: scikit-learn's 'balanced', n / (2 n_c)."
