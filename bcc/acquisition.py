@@ -7,7 +7,8 @@ from __future__ import annotations
 import json, os
 from pathlib import Path
 import pandas as pd
-from .core import Config, atomic_write, in_colab, command
+from .core import Config, atomic_write, in_colab
+from .cli import command
 
 # %% auto #0
 __all__ = ['KAGGLE_HANDLE', 'CSV_FILES', 'ABNORMALITY_COLUMNS', 'LABELS', 'IMAGE_KEY', 'save_kaggle_credentials',

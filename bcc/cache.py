@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import cv2
-from .core import Config, FIELDS, atomic_path, atomic_write, file_sha256, progress, command
+from .core import Config, atomic_path, atomic_write, file_sha256, progress
+from .cli import FIELDS, command
 from .preprocess import preprocess
 from .acquisition import listing_map
 from .resolve import build_index, load_index

@@ -4,20 +4,18 @@
 
 # %% ../nbs/00_core.ipynb #61995dce
 from __future__ import annotations
-import argparse, contextlib, dataclasses, hashlib, importlib.util, inspect, json, os, platform, random, re, sys, tempfile
-import traceback, types, typing
+import contextlib, dataclasses, hashlib, importlib.util, json, os, platform, random, sys, tempfile
 from dataclasses import dataclass, fields, asdict
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 import numpy as np
 from tqdm.auto import tqdm
 from fastcore.basics import patch
-from fastcore.docments import docments
 
 # %% auto #0
-__all__ = ['FIELDS', 'Config', 'coerce', 'atomic_path', 'atomic_write', 'config_from_params', 'exit_status', 'command_parser',
-           'flag_message', 'command', 'debugging', 'quiet_tensorflow', 'seed_everything', 'in_colab', 'runtime_info',
-           'package_versions', 'file_sha256', 'progress', 'reference_csv_dir']
+__all__ = ['Config', 'coerce', 'atomic_path', 'atomic_write', 'config_from_params', 'debugging', 'quiet_tensorflow',
+           'seed_everything', 'in_colab', 'runtime_info', 'package_versions', 'file_sha256', 'progress',
+           'reference_csv_dir']
 
 # %% ../nbs/00_core.ipynb #9811e262
 @dataclass
@@ -148,129 +146,6 @@ def config_from_params(ns:dict, # a namespace such as `globals()`
     "A `Config` from the variables in `ns` that are named like its fields."
     names = {f.name for f in fields(Config)}
     return (base or Config()).update(**{k: v for k,v in ns.items() if k in names})
-
-# %% ../nbs/00_core.ipynb #9d16f02f
-def exit_status(result, # what a console script's function returned
-               )->int:
-    "The exit status for `result`: an int is the status; anything else (None, a table, a path) means success."
-    return result if isinstance(result, int) and not isinstance(result, bool) else 0
-
-
-# %% ../nbs/00_core.ipynb #e9e99bfd
-def _kind(ann, default):
-    "The (type, nargs) of an option from its annotation (or, without one, from its default)."
-    if ann is inspect.Parameter.empty: ann = type(default) if default not in (None, inspect.Parameter.empty) else str
-    args = [a for a in typing.get_args(ann) if a is not type(None)]
-    if args and typing.get_origin(ann) in (types.UnionType, typing.Union): ann = args[0]
-    if (typing.get_origin(ann) or ann) in (list, tuple):
-        el = typing.get_args(ann) or [type(default[0]) if isinstance(default, (list, tuple)) and default else str]
-        return el[0], '+'
-    return (ann if ann in (bool, int, float, str) else str), None
-
-def _add_option(p, name, typ, nargs, default, help, shown=None):
-    "Add `--name` to `p` (a flag when `typ` is bool), with `--name-with-dashes` as a hidden alias; `shown` is the help's default."
-    shown = default if shown is None else shown
-    alias = [f"--{name.replace('_', '-')}"] if '_' in name else []
-    if typ is bool:   # the visible flag flips the default; the opposite spelling is accepted, hidden
-        on, off = [f'--{name}'] + alias, [f'--no_{name}', f'--no-{name}']
-        seen, hidden = (on, off) if not shown else (off, on)
-        p.add_argument(seen[0], dest=name, action='store_const', const=seen is on, default=default, help=help)
-        for o in seen[1:] + hidden:
-            p.add_argument(o, dest=name, action='store_const', const=o in on, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        return
-    kw = dict(dest=name, type=typ, nargs=nargs, metavar=name.upper())
-    p.add_argument(f'--{name}', default=default, help=help + (f" (default: {shown!r})" if shown not in (None, '', ()) else ''), **kw)
-    for o in alias: p.add_argument(o, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kw)
-
-def _field_docs()->dict:
-    "The comment of each `Config` field in its source ('' where Python cannot read the source, as in a notebook cell)."
-    try: return {k: v or '' for k, v in docments(Config).items()}
-    except (OSError, TypeError): return {}
-
-def command_parser(f:Callable, # the command's function
-                   config:Iterable[str]=(), # `Config` fields offered as options
-                   base:Config|None=None, # the command's defaults for those fields (default: `Config()`)
-                   parser:argparse.ArgumentParser|None=None, # parser to fill (a subcommand's); default: a new one
-                   aliases:dict|None=None, # old option names still accepted, hidden: {'out': 'work_dir'}
-                   subcommands:dict|None=None, # name -> function, or (function, `Config` fields): one subcommand each
-                  )->argparse.ArgumentParser:
-    "An argparse parser for `f`: its parameters (docments comments as help), `--config FILE` and the `config` fields."
-    p = parser or argparse.ArgumentParser(prog=f.__name__, description=(f.__doc__ or '').split('\n')[0])
-    docs, base, field_docs = docments(f), base or Config(), _field_docs()
-    for n, prm in ({} if subcommands else inspect.signature(f, eval_str=True).parameters).items():
-        if n == 'cfg' or prm.kind in (prm.VAR_POSITIONAL, prm.VAR_KEYWORD): continue
-        typ, nargs = _kind(prm.annotation, prm.default)
-        if prm.default is prm.empty: p.add_argument(n, type=typ, nargs=nargs, metavar=n.upper(), help=docs.get(n) or '')
-        else: _add_option(p, n, typ, nargs, prm.default, docs.get(n) or '')
-    if config and 'cfg' in inspect.signature(f).parameters:
-        p.add_argument('--config', metavar='FILE', help="a config JSON (a run folder's config.json); the options below override it")
-    types_ = {f_.name: f_.type for f_ in fields(Config)}
-    for n in config: _add_option(p, n, {'int': int, 'float': float, 'str': str, 'bool': bool}[types_[n]], None, None, field_docs.get(n, ''), getattr(base, n))
-    for old, new in (aliases or {}).items(): p.add_argument(f'--{old}', dest=new, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    if subcommands:
-        sp = p.add_subparsers(dest='_command', required=True, metavar='NAME', title='commands')
-        for n, g in subcommands.items():
-            g, cf = g if isinstance(g, tuple) else (g, ())
-            doc = (g.__doc__ or '').split('\n')[0]
-            command_parser(g, cf, parser=sp.add_parser(n, help=doc, description=doc))
-        return p
-    p.add_argument('--debug', action='store_true', help='show the full traceback of an error (or set BCC_DEBUG=1)')
-    return p
-
-# %% ../nbs/00_core.ipynb #e4218cb6
-def flag_message(msg:str, # an error message in Python's words (`force=True`, `weights='/x'`, `run_name`)
-                 names:Iterable[str], # the command's option names
-                 typed:Iterable[str]=(), # the arguments as typed, to reuse their spelling (`--n-bootstrap`)
-                )->str:
-    "`msg` with each `name=value` and each bare option name rewritten as the command-line flag."
-    typed = {a.split('=')[0] for a in typed}
-    def flag(n): return next((t for t in (f'--{n}', f"--{n.replace('_', '-')}") if t in typed), f'--{n}')
-    for n in sorted(names, key=len, reverse=True):
-        msg = re.sub(rf"(?<![\w/.-]){n}=(True\b|'[^']*'|\"[^\"]*\"|[^\s,;)]+)",
-                     lambda m: flag(n) + ('' if m[1] == 'True' else ' ' + m[1].strip('\'"')), msg)
-        if '_' in n: msg = re.sub(rf"(?<![\w/.-]){n}(?![\w/.=-])", flag(n), msg)
-    return msg
-
-def _run(f, config, base, argv, aliases=None, subcommands=None):
-    "Parse `argv` for `f` (or its subcommand), call it, and turn a refusal into one line on stderr and exit status 2."
-    p = command_parser(f, config, base({}) if callable(base) else base, aliases=aliases, subcommands=subcommands)
-    a = vars(p.parse_args(argv))
-    debug = a.pop('debug') or debugging()
-    if subcommands: f, config = (lambda g: g if isinstance(g, tuple) else (g, ()))(subcommands[a.pop('_command')])
-    try:
-        given = {n: a.pop(n) for n in config if a.get(n) is not None}
-        for n in config: a.pop(n, None)
-        if 'cfg' in inspect.signature(f).parameters:
-            cfg = Config.load(a.pop('config')) if a.get('config') else base(given) if callable(base) else base or Config()
-            a.pop('config', None); a['cfg'] = cfg.update(**given)
-        else: a.update(given)
-        return exit_status(f(**a))
-    except (ValueError, OSError) as e:
-        if debug: traceback.print_exc()
-        names = [n for n in inspect.signature(f).parameters if n != 'cfg'] + list(config)
-        print(f"{p.prog}: {flag_message(str(e), names, argv)}", file=sys.stderr)
-        return 2
-
-def command(config:Iterable[str]=(), # `Config` fields the command offers as options (its `cfg` parameter receives them)
-            base:Config|Callable|None=None, # its defaults for them (or a function of the given options); default `Config()`
-            aliases:dict|None=None, # old option names still accepted, hidden: {'out': 'work_dir'}
-            subcommands:dict|None=None, # name -> function (or (function, `Config` fields)): `prog NAME --its options`
-           ):
-    "Decorator: give `f` a `parser` (from its signature, docments and `config`) and a `main` entry point for `settings.ini`."
-    def deco(f):
-        f.parser = lambda: command_parser(f, config, base({}) if callable(base) else base, aliases=aliases, subcommands=subcommands)
-        f.main = lambda argv=None: _run(f, tuple(config), base, sys.argv[1:] if argv is None else list(argv), aliases, subcommands)
-        return f
-    return deco
-
-# %% ../nbs/00_core.ipynb #d51b1b74
-FIELDS = dict(data=('data_root', 'layout', 'work_dir', 'synthetic_patients'),
-              images=('mode', 'image_size', 'image_width', 'roi_margin', 'clahe_clip'),
-              split=('val_frac', 'test_frac', 'seed', 'official_test'),
-              cache=('shard_size', 'workers', 'max_skipped_frac'),
-              train=('run_name', 'weights', 'dense_units', 'dropout', 'batch_size', 'epochs', 'warmup_epochs', 'lr_warmup',
-                     'lr_finetune', 'finetune_blocks', 'loss', 'class_weights', 'augment', 'mixed_precision', 'xla', 'deterministic'),
-              evaluate=('threshold_method', 'target_sensitivity', 'n_bootstrap', 'min_class_patients'))
 
 # %% ../nbs/00_core.ipynb #4d77c6c9
 def _silent_stderr():

@@ -8,7 +8,8 @@ import math
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import Config, atomic_write, file_sha256, progress, command
+from .core import Config, atomic_write, file_sha256, progress
+from .cli import command
 from .resolve import load_index
 from .split import LeakageError, load_split
 from .cache import cache_table, make_dataset, cache_hash

@@ -6,7 +6,8 @@
 from __future__ import annotations
 import time
 from pathlib import Path
-from .core import Config, FIELDS, progress, command
+from .core import Config, progress
+from .cli import FIELDS, command
 from .cache import prepare_data
 from .evaluate import evaluate_run
 from .train import train

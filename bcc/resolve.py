@@ -8,7 +8,8 @@ import json, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import Config, FIELDS, command, atomic_path, atomic_write, file_sha256, progress
+from .core import Config, atomic_path, atomic_write, file_sha256, progress
+from .cli import FIELDS, command
 from .acquisition import load_case_descriptions, image_table, listing_map
 
 # %% auto #0

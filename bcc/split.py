@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import Config, FIELDS, atomic_write, file_sha256, command
+from .core import Config, atomic_write, file_sha256
+from .cli import FIELDS, command
 from .resolve import load_index
 
 # %% auto #0

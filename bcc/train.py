@@ -4,8 +4,8 @@
 
 # %% ../nbs/04_training.ipynb #ca64b398
 from __future__ import annotations
-from .core import (command, FIELDS, Config, atomic_path,
-                      package_versions, runtime_info, seed_everything)
+from .core import Config, atomic_path, package_versions, runtime_info, seed_everything
+from .cli import command, FIELDS
 import math, time
 from typing import Callable
 from pathlib import Path
