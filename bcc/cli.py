@@ -4,14 +4,15 @@
 
 # %% ../nbs/00_core_cli.ipynb #53640654
 from __future__ import annotations
-import argparse, inspect, re, sys, traceback, types, typing
+import argparse, inspect, os, re, subprocess, sys, traceback, types, typing
 from dataclasses import fields
+from pathlib import Path
 from typing import Callable, Iterable
 from fastcore.docments import docments
 from .core import Config, debugging
 
 # %% auto #0
-__all__ = ['FIELDS', 'exit_status', 'command_parser', 'flag_message', 'command']
+__all__ = ['FIELDS', 'exit_status', 'command_parser', 'flag_message', 'command', 'run_console_script']
 
 # %% ../nbs/00_core_cli.ipynb #9d16f02f
 def exit_status(result, # what a console script's function returned
@@ -135,3 +136,11 @@ FIELDS = dict(data=('data_root', 'layout', 'work_dir', 'synthetic_patients'),
               train=('run_name', 'weights', 'dense_units', 'dropout', 'batch_size', 'epochs', 'warmup_epochs', 'lr_warmup',
                      'lr_finetune', 'finetune_blocks', 'loss', 'class_weights', 'augment', 'mixed_precision', 'xla', 'deterministic'),
               evaluate=('threshold_method', 'target_sensitivity', 'n_bootstrap', 'min_class_patients'))
+
+# %% ../nbs/00_core_cli.ipynb #86d20c03
+def run_console_script(*args:str, # the command and its arguments, e.g. 'bcc_split', '--help'
+                      )->subprocess.CompletedProcess:
+    "Run an installed console script on this checkout's bcc, as a user types it; capture its output."
+    import bcc
+    env = {**os.environ, 'PYTHONPATH': str(Path(bcc.__file__).resolve().parent.parent)}
+    return subprocess.run(list(args), capture_output=True, text=True, env=env)
