@@ -19,7 +19,7 @@ from .synthetic import make_synthetic
 
 # %% auto #0
 __all__ = ['CACHE_FIELDS', 'PNG_PARAMS', 'build_cache', 'load_manifest', 'cache_hash', 'cache_table', 'make_dataset',
-           'prepare_data', 'bcc_cache']
+           'augment_images', 'prepare_data', 'bcc_cache']
 
 # %% ../nbs/03a_cache.ipynb #a70b9c13
 CACHE_FIELDS = ('mode', 'image_size', 'image_width', 'roi_margin', 'clahe_clip', 'shard_size')
@@ -288,6 +288,15 @@ def make_dataset(cache_dir, # a folder written by `build_cache`
     ds = ds.map(lambda x, y, i: (tf.repeat(tf.cast(x, tf.float32), 3, axis=-1), y, i) if with_ids else (tf.repeat(tf.cast(x, tf.float32), 3, axis=-1), y),
                 num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE).with_options(opts)
+
+# %% ../nbs/03a_cache.ipynb #ddb8c3aa
+def augment_images(x, # a batch of images (B, H, W, 1), 0..255 (cast to float32)
+                   seed, # a stateless seed: two integers; the same seed gives the same draws
+                   flip_lr:bool=False, # also flip left-right (roi crops; whole mammograms keep their side)
+                  ):
+    "The training augmentation `make_dataset` applies to each batch: flips, rotation, zoom, brightness and contrast of the tissue."
+    import tensorflow as tf
+    return _augment_batch(tf.cast(x, tf.float32), tf.cast(seed, tf.int64), flip_lr)
 
 # %% ../nbs/03a_cache.ipynb #0be25f12
 def prepare_data(cfg:Config, # the run's config

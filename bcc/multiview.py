@@ -4,23 +4,23 @@
 
 # %% ../nbs/08_multiview.ipynb #0441e6dd
 from __future__ import annotations
+import math, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
-from .core import Config, atomic_path, atomic_write, package_versions, progress, runtime_info
-from .cache import cache_table, make_dataset, prepare_data
+from .core import Config, atomic_path, atomic_write, package_versions, runtime_info
+from .cache import augment_images, cache_table, load_manifest, prepare_data
 from .evaluate import predict
 from .metrics import bootstrap_metrics, choose_threshold
 from .model import build_model, get_strategy, speed_settings
 from .resolve import load_index
-from .run import clear_run, load_model, load_run, previous_run, read_json, read_run
+from .run import RUN, clear_run, load_model, load_run, plot_history, previous_run, read_json, read_run
 from .train import check_inputs, class_weights, fit_run
 
 # %% auto #0
-__all__ = ['pair_views', 'pairing_summary', 'breast_predictions', 'compare_breast_level', 'build_multiview_model',
-           'cached_images', 'split_pairs', 'pair_dataset', 'train_multiview', 'predict_breasts', 'compare_views',
-           'plot_comparison']
+__all__ = ['pair_views', 'pairing_summary', 'breast_predictions', 'compare_breast_level', 'build_multiview_model', 'split_pairs',
+           'pair_dataset', 'train_multiview', 'predict_breasts', 'compare_views', 'plot_comparison']
 
 # %% ../nbs/08_multiview.ipynb #a54fd8aa
 def pair_views(images:pd.DataFrame, # image table: image_id, patient_id, side, view, label (+ abnormality_type, split, ...)
@@ -54,7 +54,7 @@ def pairing_summary(pairs:pd.DataFrame, # from `pair_views`
     return out.assign(breasts=out.both + out.cc_only + out.mlo_only)[['breasts', *cols]]
 
 # %% ../nbs/08_multiview.ipynb #452d054a
-def breast_predictions(image_pred:pd.DataFrame, # single-view predictions (`bcc.evaluate.PRED_COLUMNS`)
+def breast_predictions(image_pred:pd.DataFrame, # single-view predictions (`bcc.metrics.PRED_COLUMNS`)
                        pairs:pd.DataFrame, # breasts from `pair_views`
                        how:str='mean', # 'mean' or 'max' of the paired views' probabilities
                       )->pd.DataFrame:
@@ -83,7 +83,7 @@ def compare_breast_level(models:dict, # name -> (validation, test) breast tables
 
 # %% ../nbs/08_multiview.ipynb #cc58a5e3
 def build_multiview_model(cfg:Config, # uses `shape`, `weights`, `dense_units`, `dropout`, `mixed_precision`
-                          policy:str|None=None, # Keras dtype policy; from `bcc.train.speed_settings(cfg)` when None
+                          policy:str|None=None, # Keras dtype policy; from `bcc.model.speed_settings(cfg)` when None
                          ):
     "Inputs `cc` and `mlo` (raw 0-255), one shared VGG16, pooled features concatenated, head, `probability`."
     import keras
@@ -103,65 +103,77 @@ def build_multiview_model(cfg:Config, # uses `shape`, `weights`, `dense_units`, 
     finally: keras.config.set_dtype_policy(old)
 
 # %% ../nbs/08_multiview.ipynb #5e13d8f8
-def cached_images(cfg:Config, # uses `cache_dir`, `batch_size`
-                  split:str, # 'train', 'val' or 'test'
-                 )->dict:
-    "The split's cached images as {image_id: uint8 HxW} (whole mode: one record per image)."
-    if cfg.mode != 'whole': raise ValueError(f"Config.mode={cfg.mode!r}: two-view models need whole-mode images")
-    n, out = len(cache_table(cfg.cache_dir, split)), {}
-    for x, _, ids in progress(make_dataset(cfg.cache_dir, split, cfg.batch_size, with_ids=True), f"read {split}", -(-n // cfg.batch_size)):
-        for img, rid in zip(x.numpy(), ids.numpy()): out[rid.decode() if isinstance(rid, bytes) else str(rid)] = img[..., 0].round().astype(np.uint8)
-    return out
-
-def split_pairs(cfg:Config, # the run's config
+def split_pairs(cfg:Config, # the run's config (uses `cache_dir`, `index_dir`)
                 split:str, # 'train', 'val' or 'test'
                 images:pd.DataFrame|None=None, # image table; default `bcc.resolve.load_index(cfg.index_dir)`
-               )->tuple:
-    "(breasts from `pair_views`, images by id) for the images of `split` in the cache."
-    if images is None:
-        images = load_index(cfg.index_dir)[0]
-    imgs = cached_images(cfg, split)
-    return pair_views(images[images.image_id.isin(imgs)]), imgs
+               )->pd.DataFrame:
+    "The breasts (`pair_views`) of the images of `split` that are in the cache."
+    if cfg.mode != 'whole': raise ValueError(f"Config.mode={cfg.mode!r}: two-view models need whole-mode images")
+    if images is None: images = load_index(cfg.index_dir)[0]
+    return pair_views(images[images.image_id.isin(cache_table(cfg.cache_dir, split).image_id)])
 
 # %% ../nbs/08_multiview.ipynb #fc99add8
-def pair_dataset(pairs:pd.DataFrame, # breasts from `pair_views`
-                 imgs:dict, # images by id, from `cached_images`
-                 batch_size:int=16, # breasts per batch
-                 augment:bool=False, # flip up-down, brightness and contrast, per view
-                 shuffle:bool=False, # shuffle the breasts (each epoch anew)
-                 seed:int=42, # seed of the shuffle and the augmentation
-                ):
-    "A tf.data.Dataset of ({'cc': [B,H,W,3], 'mlo': [B,H,W,3]} float32 0-255, breast labels [B] float32)."
-    import tensorflow as tf
-    ids = list(imgs)
-    where = {k: i for i, k in enumerate(ids)}
-    cc = [where[c or m] for c, m in zip(pairs.cc_image_id, pairs.mlo_image_id)]
-    mlo = [where[m or c] for c, m in zip(pairs.cc_image_id, pairs.mlo_image_id)]
-    stack = tf.constant(np.stack([imgs[k] for k in ids]))
-    def view(i, s):
-        x = tf.cast(tf.gather(stack, i), tf.float32)[..., None]
-        if augment:
-            x = tf.image.stateless_random_flip_up_down(x, s)
-            x = tf.image.stateless_random_contrast(tf.image.stateless_random_brightness(x, 20.0, s + 1), 0.85, 1.15, s + 2)
-        return tf.image.grayscale_to_rgb(tf.clip_by_value(x, 0, 255))
-    ds = tf.data.Dataset.from_tensor_slices((cc, mlo, pairs.label.to_numpy(np.float32)))
-    if shuffle: ds = ds.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
-    rnd = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(4)  # new draws each epoch
-    ds = tf.data.Dataset.zip((ds, rnd)).map(lambda t, r: ({'cc': view(t[0], r[:2]), 'mlo': view(t[1], r[2:])}, t[2]),
-                                            num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+def _epoch_key(seed:int, k:int)->int: return int(np.random.default_rng([seed, k]).integers(2**31))  # epoch k's seed, from (seed, k) alone
 
-# %% ../nbs/08_multiview.ipynb #3c5407f7
-def _start_run(cfg:Config, resume:bool, force:bool)->dict|None:
-    "run.json to continue from ({} = start afresh), or None when the run is finished and left alone."
-    run = Path(cfg.run_dir)
-    if (old := read_json(run/'run.json')) and old.get('model') != 'two-view':
-        raise ValueError(f"{run}: holds a single-view run; use another run_name")
-    info = previous_run(cfg, resume, force)                 # refuses a resumed run with other settings
-    if info.get('status') == 'finished':
-        print(f"{run}: finished ({info['epochs_done']} epochs); force=True trains it again"); return None
-    if not info: clear_run(run)
-    return info
+def _view_codes(pairs:pd.DataFrame, ids:set, where:str)->tuple:
+    "(record ids, codes 3 * breast + role (0 CC, 1 MLO, 2 both inputs), window sizes): which breast each record feeds."
+    rec, code = [], []
+    for b, (c, m) in enumerate(zip(pairs.cc_image_id, pairs.mlo_image_id)):
+        for i, role in ([(c, 0), (m, 1)] if c and m else [(c or m, 2)]): rec.append(i); code.append(3 * b + role)
+    if missing := sorted(set(rec) - ids): raise ValueError(f"{where}: no records for paired images {missing[:3]}")
+    if len(set(rec)) < len(rec): raise ValueError(f"pairs: an image serves several breasts or views")
+    return rec, code, (pairs.cc_image_id.ne('') & pairs.mlo_image_id.ne('')).to_numpy(np.int64) + 1
+
+# %% ../nbs/08_multiview.ipynb #48e2fbe9
+def _breast_pass(files:list, shape:tuple, table, sizes, n:int, batch_size:int, shuffle:bool, key:int):
+    "One pass: records streamed from `files` (in an order drawn from `key` when shuffling), paired per breast, batched."
+    import tensorflow as tf
+    AUTO = tf.data.AUTOTUNE
+    if shuffle: files = list(np.random.default_rng(key).permutation(files))
+    def parse(r):
+        f = tf.io.parse_single_example(r, {'image': tf.io.FixedLenFeature([], tf.string), 'record_id': tf.io.FixedLenFeature([], tf.string)})
+        return tf.ensure_shape(tf.io.decode_png(f['image'], channels=1), (*shape, 1)), table.lookup(f['record_id'])
+    ds = tf.data.Dataset.from_tensor_slices(files).flat_map(tf.data.TFRecordDataset).map(parse, num_parallel_calls=AUTO)
+    ds = ds.filter(lambda x, c: c >= 0).group_by_window(          # a breast waits only until its second view arrives
+        lambda x, c: c // 3, lambda b, w: w.batch(2), window_size_func=lambda b: tf.gather(sizes, b))
+    ds = ds.map(lambda x, c: (x[tf.argmin(c % 3)], x[tf.argmax(c % 3)], c[0] // 3))    # (CC, MLO, breast)
+    if shuffle: ds = ds.shuffle(min(n, 256), seed=key, reshuffle_each_iteration=False)
+    return ds.batch(batch_size)
+
+
+# %% ../nbs/08_multiview.ipynb #314555d3
+def pair_dataset(cache_dir, # a whole-mode folder written by `bcc.cache.build_cache`
+                 split:str, # 'train', 'val' or 'test'
+                 pairs:pd.DataFrame, # breasts from `pair_views` (or `split_pairs`) whose images are in `split`
+                 batch_size:int=16, # breasts per batch
+                 augment:bool=False, # `bcc.cache.augment_images`, the single-view augmentation, on each view
+                 shuffle:bool=False, # shuffle the shards and the breasts (seeded)
+                 seed:int=42, # seed of the shuffle and the augmentation
+                 deterministic:bool=False, # same order for the same seed, even with parallel reads
+                 with_ids:bool=False, # also yield the breast ids
+                 epochs:range|None=None, # these epochs back to back, epoch k drawn from (seed, k); None: one, drawn from (seed, 0)
+                ):
+    "A tf.data pipeline streamed from the cache's shards: ({'cc', 'mlo'}: float32 [B, H, W, 3] 0..255, breast labels float32 [B]) (+ breast ids)."
+    import functools, tensorflow as tf
+    man, d = load_manifest(cache_dir), Path(cache_dir)
+    if man['mode'] != 'whole': raise ValueError(f"{d}: a {man['mode']}-mode cache; two-view models need whole-mode images")
+    if not len(pairs): raise ValueError(f"{d}: no breasts to pair in {split!r}")
+    if epochs is not None and not len(epochs): raise ValueError(f"epochs={epochs!r} is empty")
+    rec, code, sizes = _view_codes(pairs, set(cache_table(d, split).record_id), f"{d} ({split})")
+    table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(rec, tf.constant(code, tf.int64)), -1)
+    files, shape, n = [str(d/f) for f in man['counts'][split]['shards']], tuple(man['shape']), len(pairs)
+    keys, steps = [_epoch_key(seed, k) for k in (epochs or range(1))], math.ceil(n / batch_size)
+    ds = functools.reduce(tf.data.Dataset.concatenate, [_breast_pass(files, shape, table, tf.constant(sizes), n, batch_size, shuffle, k) for k in keys])
+    rgb = lambda x: tf.repeat(tf.cast(x, tf.float32), 3, axis=-1)
+    if augment:                                                   # batch j of epoch k: CC from seed (key, 2j), MLO from (key, 2j + 1)
+        seeds = tf.data.Dataset.from_tensor_slices(np.array([[[k, 2 * j], [k, 2 * j + 1]] for k in keys for j in range(steps)], np.int64))
+        ds = tf.data.Dataset.zip(ds, seeds).map(lambda b, s: (augment_images(b[0], s[0]), augment_images(b[1], s[1]), b[2]), num_parallel_calls=tf.data.AUTOTUNE)
+    labels, names = tf.constant(pairs.label.to_numpy(np.float32)), tf.constant(pairs.breast_id.astype(str).to_numpy())
+    ds = ds.map(lambda cc, mlo, b: ({'cc': rgb(cc), 'mlo': rgb(mlo)}, tf.gather(labels, b), *([tf.gather(names, b)] if with_ids else [])),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(len(keys) * steps))   # known again (group_by_window hides it)
+    opts = tf.data.Options(); opts.deterministic = bool(deterministic or not shuffle)
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(opts)
 
 # %% ../nbs/08_multiview.ipynb #da9ee1f9
 def train_multiview(cfg:Config, # the run's settings (whole mode)
@@ -169,20 +181,30 @@ def train_multiview(cfg:Config, # the run's settings (whole mode)
                     force:bool=False, # train again even if the run folder holds a finished run
                     callbacks:list|None=None, # extra Keras callbacks
                    )->Path:
-    "Prepare and check the data, then train the two-view model in `cfg.run_dir` in two phases."
+    "Prepare and check the data as `bcc.train.train` does, then train the two-view model in `cfg.run_dir` in two phases."
     if cfg.mode != 'whole': raise ValueError(f"Config.mode={cfg.mode!r}: two-view models need whole-mode images")
     run = Path(cfg.run_dir)
-    if (info := _start_run(cfg, resume, force)) is None: return run
+    if (old := read_json(run/RUN.info)) and old.get('model') != 'two-view': raise ValueError(f"{run}: holds a single-view run; use another run_name")
+    info = previous_run(cfg, resume, force)
+    if info.get('status') == 'finished':
+        print(f"{run}: finished ({info['epochs_done']} epochs, best val AUC {info['best_val_auc']:.3f}); force=True trains it again"); return run
     cfg = prepare_data(cfg); inputs = check_inputs(cfg)
-    if info and info.get('cache_hash') != inputs['cache_hash']: raise ValueError(f"{run}/run.json: trained on another cache; use force=True")
-    (tr, tr_imgs), (va, va_imgs) = split_pairs(cfg, 'train'), split_pairs(cfg, 'val')
-    done, strategy = info.get('epochs_done', 0), get_strategy()
-    info = {**info, **inputs, 'model': 'two-view', 'breasts': {'train': len(tr), 'val': len(va)},
-            'package_versions': package_versions(), 'runtime': runtime_info()}
+    for k in ('split_hash', 'cache_hash'):
+        if info and info.get(k) != inputs[k]:
+            raise ValueError(f"{run}/{RUN.info}: trained on {k} {info.get(k)}, the data now has {inputs[k]}; use force=True or another run_name")
+    if not info: clear_run(run)
+    tr, va, strategy = split_pairs(cfg, 'train'), split_pairs(cfg, 'val'), get_strategy()
+    info = {**info, **inputs, 'model': 'two-view', 'breasts': {'train': len(tr), 'val': len(va)}, 'package_versions': package_versions(),
+            'runtime': runtime_info(), 'started': info.get('started') or time.strftime('%Y-%m-%d %H:%M:%S')}
     bs = cfg.batch_size * strategy.num_replicas_in_sync
-    train_ds = pair_dataset(tr, tr_imgs, bs, augment=cfg.augment, shuffle=True, seed=cfg.seed + done)
-    val_ds, cw = pair_dataset(va, va_imgs, bs), class_weights(tr.label) if cfg.class_weights else None
-    return fit_run(cfg, train_ds, val_ds, info, cw, callbacks, strategy, build=build_multiview_model)
+    train_ds = lambda epochs: pair_dataset(cfg.cache_dir, 'train', tr, bs, augment=cfg.augment, shuffle=True, seed=cfg.seed,
+                                           deterministic=cfg.deterministic, epochs=epochs)   # epoch k drawn from (seed, k)
+    val_ds = pair_dataset(cfg.cache_dir, 'val', va, bs, deterministic=cfg.deterministic)
+    fit_run(cfg, train_ds, val_ds, info, class_weights(tr.label) if cfg.class_weights else None, callbacks, strategy, build=build_multiview_model)
+    fig = plot_history(run)
+    with atomic_path(run/RUN.curves) as tmp: fig.savefig(tmp, format='png', dpi=80)
+    plt.close(fig)
+    return run
 
 # %% ../nbs/08_multiview.ipynb #0eaf3e7a
 def predict_breasts(model, # a two-view model (inputs `cc`, `mlo`)
@@ -191,10 +213,12 @@ def predict_breasts(model, # a two-view model (inputs `cc`, `mlo`)
                     images:pd.DataFrame|None=None, # image table; default `load_index(cfg.index_dir)`
                    )->pd.DataFrame:
     "One row per breast of `split`: breast_id, patient_id, side, label, n_views, cc/mlo image ids, probability."
-    pairs, imgs = split_pairs(cfg, split, images)
+    pairs = split_pairs(cfg, split, images)
     if not len(pairs): raise ValueError(f"{cfg.cache_dir}: no {split} images in the cache")
-    p = np.concatenate([np.asarray(model(x, training=False), float).reshape(-1) for x, _ in pair_dataset(pairs, imgs, cfg.batch_size)])
-    return pairs.assign(probability=p)
+    p = {}
+    for x, _, ids in pair_dataset(cfg.cache_dir, split, pairs, cfg.batch_size, with_ids=True):
+        p.update(zip((i.decode() for i in ids.numpy()), np.asarray(model(x, training=False), float).reshape(-1)))
+    return pairs.assign(probability=pairs.breast_id.map(p))
 
 # %% ../nbs/08_multiview.ipynb #21118a9a
 def compare_views(two_view_run, # run folder of `train_multiview`
@@ -206,12 +230,12 @@ def compare_views(two_view_run, # run folder of `train_multiview`
     (cfg2, info2), (cfg1, info1) = read_run(two), read_run(one)
     if info2.get('split_hash') != info1.get('split_hash'):
         raise ValueError(f"{one}: split_hash {info1.get('split_hash')} differs from {two}'s {info2.get('split_hash')}; compare runs of one split")
-    images, model, models = load_index(cfg2.index_dir)[0], load_model(two/'best.keras', info2.get('policy', 'float32')), {}
+    images, model, models = load_index(cfg2.index_dir)[0], load_model(two/RUN.best, info2.get('policy', 'float32')), {}
     single = cache(lambda: load_run(one)[1])                       # loaded once, and only if a split lacks predictions
     for s in ('val', 'test'):
         b = predict_breasts(model, cfg2, s, images)
         atomic_write(two/f"predictions_breast_{s}.csv", b.to_csv(index=False))
-        f = one/f"predictions_{s}.csv"
+        f = one/RUN.predictions(s)
         if f.exists(): sv = pd.read_csv(f)
         else:
             sv = predict(single(), cfg1, s, images)
