@@ -18,8 +18,8 @@ from .split import SPLITS, attach_split, load_split, patient_split, save_split, 
 from .synthetic import make_synthetic
 
 # %% auto #0
-__all__ = ['CACHE_FIELDS', 'PNG_PARAMS', 'build_cache', 'load_manifest', 'cache_hash', 'cache_table', 'make_dataset',
-           'augment_images', 'prepare_data', 'bcc_cache']
+__all__ = ['CACHE_FIELDS', 'PNG_PARAMS', 'build_cache', 'load_manifest', 'cache_hash', 'cache_table', 'parse_record',
+           'make_dataset', 'augment_images', 'prepare_data', 'bcc_cache']
 
 # %% ../nbs/03a_cache.ipynb #a70b9c13
 CACHE_FIELDS = ('mode', 'image_size', 'image_width', 'roi_margin', 'clahe_clip', 'shard_size')
@@ -238,8 +238,10 @@ def _augment_batch(x, seed, flip_lr:bool):
     return _intensity(_geometric(x, u, flip_lr), u)
 
 # %% ../nbs/03a_cache.ipynb #49b46679
-def _parse(serialized, shape:tuple):
-    "Decode one record: (uint8 image H x W x 1, label, record_id)."
+def parse_record(serialized, # one serialized record of a cache shard
+                 shape:tuple, # (height, width) of the cache's images
+                ):
+    "Decode one cache record: (uint8 image H x W x 1, label, record_id); the one reader of the record format."
     import tensorflow as tf
     f = tf.io.parse_single_example(serialized, {'image': tf.io.FixedLenFeature([], tf.string),
         'label': tf.io.FixedLenFeature([], tf.int64), 'record_id': tf.io.FixedLenFeature([], tf.string)})
@@ -257,7 +259,7 @@ def _one_pass(files:list, shape:tuple, batch_size:int, shuffle:bool, augment:boo
         ds = ds.interleave(read, cycle_length=min(8, len(files)), num_parallel_calls=AUTO)
         ds = ds.shuffle(min(1024, 4 * batch_size * len(files)), seed=seed, reshuffle_each_iteration=again)
     else: ds = ds.flat_map(read)
-    ds = ds.map(lambda r: _parse(r, shape), num_parallel_calls=AUTO).batch(batch_size)
+    ds = ds.map(lambda r: parse_record(r, shape), num_parallel_calls=AUTO).batch(batch_size)
     if not augment: return ds
     seeds = (tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2) if again else
              tf.data.Dataset.counter().map(lambda j: tf.stack([tf.constant(seed, tf.int64), j])))   # batch j: (seed, j)

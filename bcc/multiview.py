@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 from .core import Config, atomic_path, atomic_write, package_versions, runtime_info
-from .cache import augment_images, cache_table, load_manifest, prepare_data
+from .cache import augment_images, cache_table, load_manifest, parse_record, prepare_data
 from .evaluate import predict
 from .metrics import bootstrap_metrics, choose_threshold
 from .model import build_model, get_strategy, speed_settings
@@ -131,8 +131,8 @@ def _breast_pass(files:list, shape:tuple, table, sizes, n:int, batch_size:int, s
     AUTO = tf.data.AUTOTUNE
     if shuffle: files = list(np.random.default_rng(key).permutation(files))
     def parse(r):
-        f = tf.io.parse_single_example(r, {'image': tf.io.FixedLenFeature([], tf.string), 'record_id': tf.io.FixedLenFeature([], tf.string)})
-        return tf.ensure_shape(tf.io.decode_png(f['image'], channels=1), (*shape, 1)), table.lookup(f['record_id'])
+        img, _, rid = parse_record(r, shape)
+        return img, table.lookup(rid)
     ds = tf.data.Dataset.from_tensor_slices(files).flat_map(tf.data.TFRecordDataset).map(parse, num_parallel_calls=AUTO)
     ds = ds.filter(lambda x, c: c >= 0).group_by_window(          # a breast waits only until its second view arrives
         lambda x, c: c // 3, lambda b, w: w.batch(2), window_size_func=lambda b: tf.gather(sizes, b))

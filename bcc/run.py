@@ -107,7 +107,7 @@ def previous_run(cfg:Config, # the settings of the run about to train
                 )->dict:
     "run.json of `cfg.run_dir`'s earlier run, after refusing other settings; {} when training starts afresh."
     run = Path(cfg.run_dir); info = read_json(run/RUN.info)
-    if not info or force or (not resume and info.get('status') != 'finished'): return {}
+    if not info or force or not info.get('epochs_done') or (not resume and info.get('status') != 'finished'): return {}   # nothing trained yet: any settings
     old = asdict(Config.load(run/RUN.config))
     diff = [k for k, v in asdict(cfg).items() if k not in NOT_TRAINING and old.get(k) != v]
     if diff: raise ValueError(f"{run}: trained with other settings ({', '.join(f'{k}={old[k]!r}' for k in diff)}); "
