@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #61995dce
 from __future__ import annotations
-import contextlib, dataclasses, hashlib, importlib.util, json, os, platform, random, sys, tempfile
+import contextlib, dataclasses, hashlib, importlib.util, json, os, platform, random, sys, tempfile, time
 from dataclasses import dataclass, fields, asdict
 from pathlib import Path
 from typing import Any, Iterable
@@ -14,7 +14,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['Config', 'coerce', 'atomic_path', 'atomic_write', 'config_from_params', 'debugging', 'quiet_tensorflow',
-           'seed_everything', 'in_colab', 'runtime_info', 'package_versions', 'file_sha256', 'progress',
+           'seed_everything', 'in_colab', 'runtime_info', 'package_versions', 'file_sha256', 'LineProgress', 'progress',
            'reference_csv_dir']
 
 # %% ../nbs/00_core.ipynb #9811e262
@@ -233,12 +233,32 @@ def file_sha256(path, # file to hash
     return h.hexdigest()
 
 # %% ../nbs/00_core.ipynb #a4d3d6e4
+class LineProgress:
+    "Progress as plain lines on stderr (for logs and pipes): at the start, at each quarter and at the end."
+    def __init__(self, it=None, desc:str='', total:int|None=None, file=None):
+        self.it, self.desc, self.n, self.file, self.t0 = it, desc, 0, file or sys.stderr, time.time()
+        self.total = total if total is not None else (len(it) if hasattr(it, '__len__') else None)
+        self.marks = {max(1, round(self.total * q)) for q in (0.25, 0.5, 0.75, 1.0)} if self.total else set()
+        self._say(f"0/{self.total if self.total is not None else '?'}")
+    def _say(self, what): print(f"{self.desc}: {what} ({time.time() - self.t0:.0f} s)", file=self.file, flush=True)
+    def update(self, k:int=1):
+        for _ in range(k):
+            self.n += 1
+            if self.n in self.marks: self._say(f"{self.n}/{self.total}")
+    def close(self):
+        if self.n != self.total: self._say(f"{self.n} done")   # stopped early, or no total known
+    def __iter__(self):
+        for x in self.it: yield x; self.update()
+        self.close()
+
 def progress(it:Iterable, # the items to loop over
              desc:str='', # what the bar is counting
              total:int|None=None, # number of items when `it` has no len
              **kwargs)->Iterable:
-    "A tqdm progress bar over `it`, silent when `BCC_QUIET=1`."
-    return tqdm(it, desc=desc, total=total, disable=os.environ.get('BCC_QUIET') == '1' or None, **kwargs)
+    "A tqdm bar over `it` in a terminal or notebook, plain lines in a log or pipe, nothing when `BCC_QUIET=1`."
+    quiet = os.environ.get('BCC_QUIET') == '1'
+    if quiet or sys.stderr.isatty() or 'ipykernel' in sys.modules: return tqdm(it, desc=desc, total=total, disable=quiet, **kwargs)
+    return LineProgress(it, desc, total)
 
 # %% ../nbs/00_core.ipynb #1fe90b59
 def reference_csv_dir(start:str|Path='.', # folder to start the upward search from

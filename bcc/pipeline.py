@@ -6,7 +6,7 @@
 from __future__ import annotations
 import time
 from pathlib import Path
-from .core import Config, progress
+from .core import Config
 from .cli import FIELDS, command
 from .cache import prepare_data
 from .evaluate import evaluate_run
@@ -24,10 +24,11 @@ DEMO = dict(synthetic_patients=96, mode='roi', image_size=64, weights='none', wa
 def run_pipeline(cfg:Config, # the config of every stage
                 )->dict:
     "Run data -> index -> split -> cache -> train -> evaluate for `cfg`; return timings, metrics and paths."
-    stages = [('data, index, split, cache', lambda: prepare_data(cfg)), ('train', lambda: train(cfg)),
+    stages = [('data, index, split, cache', lambda: prepare_data(cfg)), ('train', lambda: train(cfg, prepare=False)),
               ('evaluate and report', lambda: evaluate_run(cfg.run_dir))]
     times, out = {}, {}
-    for name, step in progress(stages, 'bcc pipeline'):
+    for i, (name, step) in enumerate(stages, 1):               # a line per stage: each stage shows its own progress
+        print(f"== stage {i}/{len(stages)}: {name}", flush=True)
         t = time.time(); out[name] = step(); times[name] = round(time.time() - t, 1)
     run_dir = Path(cfg.run_dir)
     return dict(run_dir=run_dir, report=run_dir/RUN.report, times=times, metrics=out['evaluate and report'])

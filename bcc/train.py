@@ -174,6 +174,7 @@ def train(cfg:Config, # the run's settings
           resume:bool=True, # continue an interrupted run after its last finished epoch (False: start it over)
           force:bool=False, # train again even if the run folder holds a finished run
           callbacks:list|None=None, # extra Keras callbacks
+          prepare:bool=True, # make the data, index, split and cache first when missing (False: they exist, as in `run_pipeline`)
          )->Path:
     "Prepare the data, check it, and train in `cfg.run_dir` (resuming, or leaving a finished run alone)."
     run = Path(cfg.run_dir)
@@ -181,7 +182,7 @@ def train(cfg:Config, # the run's settings
     if info.get('status') == 'finished':
         print(f"{run}: finished ({info['epochs_done']} epochs, best val AUC {info['best_val_auc']:.3f}); force=True trains it again")
         return run
-    cfg = prepare_data(cfg)
+    if prepare: cfg = prepare_data(cfg)
     inputs = check_inputs(cfg)
     for k in ('split_hash', 'cache_hash'):
         if info and info.get(k) != inputs[k]:
