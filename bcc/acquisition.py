@@ -4,67 +4,18 @@
 
 # %% ../nbs/01_acquisition.ipynb #3ba41627
 from __future__ import annotations
-import json, os
 from pathlib import Path
 import pandas as pd
-from .core import Config, atomic_write, in_colab
-from .cli import command
 
 # %% auto #0
-__all__ = ['KAGGLE_HANDLE', 'CSV_FILES', 'ABNORMALITY_COLUMNS', 'LABELS', 'IMAGE_KEY', 'save_kaggle_credentials',
-           'download_cbis_ddsm', 'bcc_download', 'load_case_descriptions', 'image_table', 'listing_map',
-           'dataset_counts', 'notebook_config']
+__all__ = ['CSV_FILES', 'ABNORMALITY_COLUMNS', 'LABELS', 'IMAGE_KEY', 'load_case_descriptions', 'image_table', 'listing_map',
+           'dataset_counts']
 
 # %% ../nbs/01_acquisition.ipynb #27f0c381
-KAGGLE_HANDLE = 'awsaf49/cbis-ddsm-breast-cancer-image-dataset'  # the Kaggle copy of CBIS-DDSM
 CSV_FILES = {('mass', 'train'): 'mass_case_description_train_set.csv',
              ('mass', 'test'): 'mass_case_description_test_set.csv',
              ('calcification', 'train'): 'calc_case_description_train_set.csv',
              ('calcification', 'test'): 'calc_case_description_test_set.csv'}  # (type, official split) -> file
-
-# %% ../nbs/01_acquisition.ipynb #d7beea6a
-def save_kaggle_credentials(username:str, # Kaggle user name
-                            key:str, # Kaggle API key
-                            config_dir:str|Path|None=None, # folder of kaggle.json (default $KAGGLE_CONFIG_DIR or ~/.kaggle)
-                           )->Path:
-    "Write kaggle.json with mode 600 and return its path."
-    if not (username.strip() and key.strip()): raise ValueError("save_kaggle_credentials: username and key must not be empty")
-    folder = Path(config_dir or os.environ.get('KAGGLE_CONFIG_DIR') or Path.home()/'.kaggle')
-    return atomic_write(folder/'kaggle.json', json.dumps({'username': username.strip(), 'key': key.strip()}), mode=0o600)
-
-# %% ../nbs/01_acquisition.ipynb #68608cea
-def _dataset_root(folder:Path)->Path:
-    "The folder under `folder` that holds `csv/dicom_info.csv` next to `jpeg/` (the Kaggle layout)."
-    for p in [folder, *sorted(q.parent.parent for q in folder.glob('**/csv/dicom_info.csv'))]:
-        if (p/'csv'/'dicom_info.csv').exists() and (p/'jpeg').is_dir(): return p
-    raise ValueError(f"{folder}: the download holds no csv/dicom_info.csv next to a jpeg/ folder")
-
-# %% ../nbs/01_acquisition.ipynb #24c6a6a7
-def download_cbis_ddsm(dest:str|Path|None=None, # made a link to the dataset folder (None: return kagglehub's folder)
-                       force:bool=False, # download again even when kagglehub's cache holds it
-                       handle:str=KAGGLE_HANDLE, # Kaggle dataset handle
-                      )->Path:
-    "Download the Kaggle CBIS-DDSM with kagglehub (resumable, cached) and return the folder of csv/ and jpeg/."
-    import kagglehub   # lazy: it brings requests and the Kaggle SDK, which the other users of this module do not need
-    root = _dataset_root(Path(kagglehub.dataset_download(handle, force_download=force)))
-    if dest is None: return root
-    dest = Path(dest)
-    if dest.is_symlink(): dest.unlink()                                      # a link from an earlier call
-    elif dest.is_dir() and not any(dest.iterdir()): dest.rmdir()
-    elif dest.exists(): raise FileExistsError(f"{dest}: exists and is not a link to a download; remove it or choose another folder")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.symlink_to(root.resolve(), target_is_directory=True)
-    return dest
-
-# %% ../nbs/01_acquisition.ipynb #3b560f04
-@command()
-def bcc_download(dest:str, # folder that will hold csv/ and jpeg/
-                 force:bool=False, # download again even when complete
-                ):
-    "Download the Kaggle CBIS-DDSM into DEST (credentials: KAGGLE_USERNAME/KAGGLE_KEY, ~/.kaggle/kaggle.json or Colab secrets)."
-    root = download_cbis_ddsm(dest, force=force)
-    print(f"CBIS-DDSM in {root}")
-    for k, v in dataset_counts(load_case_descriptions(root)).items(): print(f"  {k}: {v}")
 
 # %% ../nbs/01_acquisition.ipynb #aa6562aa
 ABNORMALITY_COLUMNS = ['image_id', 'patient_id', 'side', 'view', 'abnormality_id', 'abnormality_type',
@@ -164,18 +115,3 @@ def dataset_counts(abnormalities:pd.DataFrame, # from `load_case_descriptions`
                 multi_abnormality_images=int((im.n_abnormalities > 1).sum()),
                 mixed_pathology_images=int(mixed.sum()), merged_images=int((im.n_listings > 1).sum()),
                 merged_conflicting_labels=int(im.conflicting_labels.sum()), patients_in_both_official_sets=int(both.sum()))
-
-# %% ../nbs/01_acquisition.ipynb #9a535ba0
-def notebook_config(drive:bool=True, # on Colab, keep `work_dir` on Google Drive (mounted at /content/drive)
-                    download=None, # on Colab, `f(dest) -> dataset root`; default `download_cbis_ddsm`
-                    **kw, # `Config` fields that override the defaults
-                   )->Config:
-    "The `Config` a notebook starts from: synthetic data locally, the real dataset (and Drive) on Colab."
-    cfg = Config().update(**kw)
-    if not in_colab() or 'data_root' in kw: return cfg
-    work = '/content/bcc_work'
-    if drive:
-        from google.colab import drive as gdrive
-        gdrive.mount('/content/drive'); work = '/content/drive/MyDrive/bcc_work'
-    root = (download or download_cbis_ddsm)('/content/cbis-ddsm')
-    return cfg.update(**{'data_root': str(root), 'work_dir': work, **kw})

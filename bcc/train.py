@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import keras
 import tensorflow as tf
 from sklearn.utils.class_weight import compute_class_weight
-from .acquisition import notebook_config
+from .download import notebook_config
 from .resolve import load_index
 from .split import LeakageError, load_split
 from .cache import prepare_data, make_dataset, load_manifest, cache_hash, cache_table
