@@ -13,7 +13,8 @@ from skimage.feature import graycomatrix, graycoprops, local_binary_pattern
 from skimage.filters import sobel, threshold_otsu
 from skimage.measure import label, regionprops
 from .core import Config
-from .cache import cache_table, make_dataset
+from .cache import cache_table
+from .stream import make_dataset
 from .synthetic import ceiling_auc, synthetic_truth
 
 # %% auto #0

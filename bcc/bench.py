@@ -11,7 +11,8 @@ import pandas as pd
 import cv2
 from .core import Config
 from .preprocess import preprocess, read_mammogram
-from .cache import build_cache, make_dataset
+from .cache import build_cache
+from .stream import make_dataset
 from .resolve import build_index, load_index
 from .synthetic import make_synthetic
 

@@ -18,8 +18,7 @@ from .split import SPLITS, attach_split, load_split, patient_split, save_split, 
 from .synthetic import make_synthetic
 
 # %% auto #0
-__all__ = ['CACHE_FIELDS', 'PNG_PARAMS', 'build_cache', 'load_manifest', 'cache_hash', 'cache_table', 'parse_record',
-           'make_dataset', 'augment_images', 'prepare_data', 'bcc_cache']
+__all__ = ['CACHE_FIELDS', 'PNG_PARAMS', 'build_cache', 'load_manifest', 'cache_hash', 'cache_table', 'prepare_data', 'bcc_cache']
 
 # %% ../nbs/03a_cache.ipynb #a70b9c13
 CACHE_FIELDS = ('mode', 'image_size', 'image_width', 'roi_margin', 'clahe_clip', 'shard_size')
@@ -207,98 +206,6 @@ def cache_table(cache_dir, # a folder written by `build_cache`
     rows = [r for n in man['counts'][split]['shards'] for r in json.loads((d/(n + '.json')).read_text())['records']]
     t = pd.DataFrame(rows, columns=['record_id', 'image_id', 'patient_id', 'label', 'geom'])
     return t.assign(geom=t.geom.map(json.loads))
-
-# %% ../nbs/03a_cache.ipynb #6ab4f0d4
-def _geometric(x, u, flip_lr:bool):
-    "Flips, rotation and zoom of a batch (B, H, W, 1), filling with 0; `u(i, lo, hi)` draws B uniforms."
-    import keras, tensorflow as tf
-    b, h, w = tf.shape(x)[0], tf.cast(tf.shape(x)[1], tf.float32), tf.cast(tf.shape(x)[2], tf.float32)
-    x = tf.where((u(0, 0., 1.) < 0.5)[:, None, None, None], tf.reverse(x, [1]), x)
-    if flip_lr: x = tf.where((u(1, 0., 1.) < 0.5)[:, None, None, None], tf.reverse(x, [2]), x)
-    a, z = u(2, -np.pi / 18, np.pi / 18), u(3, 0.9, 1.1)
-    c, s, cy, cx = tf.cos(a) / z, tf.sin(a) / z, h / 2, w / 2
-    t = tf.stack([c, -s, cx - c * cx + s * cy, s, c, cy - s * cx - c * cy, tf.zeros([b]), tf.zeros([b])], 1)
-    return keras.ops.image.affine_transform(x, t, interpolation='bilinear', fill_mode='constant', fill_value=0,
-                                            data_format='channels_last')
-
-def _intensity(x, u):
-    "Brightness and contrast of the tissue (pixels >= 0.5) of a batch; the background stays 0, the tissue >= 1."
-    import tensorflow as tf
-    tissue = x >= 0.5
-    n = tf.maximum(tf.reduce_sum(tf.cast(tissue, tf.float32), [1, 2, 3], keepdims=True), 1.)
-    m = tf.reduce_sum(tf.where(tissue, x, 0.), [1, 2, 3], keepdims=True) / n          # the tissue's mean
-    y = (x - m) * u(4, 0.9, 1.1)[:, None, None, None] + m + u(5, -25.5, 25.5)[:, None, None, None]
-    return tf.where(tissue, tf.clip_by_value(y, 1., 255.), 0.)
-
-def _augment_batch(x, seed, flip_lr:bool):
-    "Random flips, rotation and zoom of a batch (B, H, W, 1) float32 0..255, then brightness and contrast of its tissue."
-    import tensorflow as tf
-    seeds = tf.random.experimental.stateless_split(seed, 6)          # six independent draws from one seed pair
-    u = lambda i, lo, hi: tf.random.stateless_uniform(tf.shape(x)[:1], seeds[i], lo, hi)
-    return _intensity(_geometric(x, u, flip_lr), u)
-
-# %% ../nbs/03a_cache.ipynb #49b46679
-def parse_record(serialized, # one serialized record of a cache shard
-                 shape:tuple, # (height, width) of the cache's images
-                ):
-    "Decode one cache record: (uint8 image H x W x 1, label, record_id); the one reader of the record format."
-    import tensorflow as tf
-    f = tf.io.parse_single_example(serialized, {'image': tf.io.FixedLenFeature([], tf.string),
-        'label': tf.io.FixedLenFeature([], tf.int64), 'record_id': tf.io.FixedLenFeature([], tf.string)})
-    img = tf.ensure_shape(tf.io.decode_png(f['image'], channels=1), (*shape, 1))
-    return img, tf.cast(f['label'], tf.float32), f['record_id']
-
-# %% ../nbs/03a_cache.ipynb #6149bf16
-def _one_pass(files:list, shape:tuple, batch_size:int, shuffle:bool, augment:bool, flip_lr:bool, seed:int, again:bool):
-    "One pass over the shards, shuffled and augmented from `seed`; with `again`, new draws at each iteration."
-    import tensorflow as tf
-    AUTO, read = tf.data.AUTOTUNE, lambda f: tf.data.TFRecordDataset(f)
-    ds = tf.data.Dataset.from_tensor_slices(files)
-    if shuffle:
-        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=again)
-        ds = ds.interleave(read, cycle_length=min(8, len(files)), num_parallel_calls=AUTO)
-        ds = ds.shuffle(min(1024, 4 * batch_size * len(files)), seed=seed, reshuffle_each_iteration=again)
-    else: ds = ds.flat_map(read)
-    ds = ds.map(lambda r: parse_record(r, shape), num_parallel_calls=AUTO).batch(batch_size)
-    if not augment: return ds
-    seeds = (tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2) if again else
-             tf.data.Dataset.counter().map(lambda j: tf.stack([tf.constant(seed, tf.int64), j])))   # batch j: (seed, j)
-    return tf.data.Dataset.zip(ds, seeds).map(lambda b, s: (_augment_batch(tf.cast(b[0], tf.float32), s, flip_lr), *b[1:]), num_parallel_calls=AUTO)
-
-# %% ../nbs/03a_cache.ipynb #7e3255d0
-def make_dataset(cache_dir, # a folder written by `build_cache`
-                 split:str, # 'train', 'val' or 'test'
-                 batch_size:int=16, # images per batch
-                 augment:bool=False, # random flips, rotation, zoom; brightness and contrast of the tissue
-                 shuffle:bool=False, # shuffle shards and records (seeded)
-                 seed:int=42, # seed of the shuffle and the augmentation
-                 deterministic:bool=False, # same order for the same seed, even with parallel reads
-                 with_ids:bool=False, # also yield the record ids
-                 epochs:range|None=None, # these epochs back to back, epoch k drawn from (seed, k); None: one, drawn anew at each pass
-                ):
-    "A streaming tf.data pipeline of (images float32 [B, H, W, 3] 0..255, labels float32 [B]) (+ record ids)."
-    import functools, tensorflow as tf
-    man, d = load_manifest(cache_dir), Path(cache_dir)
-    if split not in man['counts'] or not man['counts'][split]['written']: raise ValueError(f"{d}: split {split!r} has no records in the cache")
-    if epochs is not None and not len(epochs): raise ValueError(f"epochs={epochs!r} is empty")
-    files, shape, flip_lr = [str(d/n) for n in man['counts'][split]['shards']], tuple(man['shape']), man['mode'] == 'roi'
-    opts = tf.data.Options(); opts.deterministic = bool(deterministic or not shuffle)
-    one = lambda s, again: _one_pass(files, shape, batch_size, shuffle, augment, flip_lr, s, again)
-    keys = [int(np.random.default_rng([seed, k]).integers(2**31)) for k in epochs or []]   # epoch k's seed: from (seed, k) alone
-    ds = functools.reduce(tf.data.Dataset.concatenate, [one(s, False) for s in keys]) if keys else one(seed, True)
-    ds = ds.apply(tf.data.experimental.assert_cardinality(max(len(keys), 1) * math.ceil(man['counts'][split]['written'] / batch_size)))
-    ds = ds.map(lambda x, y, i: (tf.repeat(tf.cast(x, tf.float32), 3, axis=-1), y, i) if with_ids else (tf.repeat(tf.cast(x, tf.float32), 3, axis=-1), y),
-                num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE).with_options(opts)
-
-# %% ../nbs/03a_cache.ipynb #ddb8c3aa
-def augment_images(x, # a batch of images (B, H, W, 1), 0..255 (cast to float32)
-                   seed, # a stateless seed: two integers; the same seed gives the same draws
-                   flip_lr:bool=False, # also flip left-right (roi crops; whole mammograms keep their side)
-                  ):
-    "The training augmentation `make_dataset` applies to each batch: flips, rotation, zoom, brightness and contrast of the tissue."
-    import tensorflow as tf
-    return _augment_batch(tf.cast(x, tf.float32), tf.cast(seed, tf.int64), flip_lr)
 
 # %% ../nbs/03a_cache.ipynb #0be25f12
 def prepare_data(cfg:Config, # the run's config

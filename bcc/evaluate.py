@@ -12,7 +12,8 @@ from .core import Config, atomic_write, file_sha256, progress
 from .cli import command
 from .resolve import load_index
 from .split import LeakageError, load_split
-from .cache import cache_table, make_dataset, cache_hash
+from .cache import cache_table, cache_hash
+from .stream import make_dataset
 from .metrics import PRED_COLUMNS, METRICS
 from .run import RUN, read_run, load_run, read_metrics
 from .report import write_report, data_accounting, split_facts

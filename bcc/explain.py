@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import keras
 from scipy.stats import binomtest
-from .cache import cache_table, make_dataset
+from .cache import cache_table
+from .stream import make_dataset
 from .evaluate import evaluate_run
 from .preprocess import breast_mask, read_mammogram, to_original
 from .resolve import load_index

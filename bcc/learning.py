@@ -8,7 +8,8 @@ import shutil, tempfile, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import Config
-from .cache import cache_table, make_dataset, prepare_data
+from .cache import cache_table, prepare_data
+from .stream import make_dataset
 from .train import check_inputs, class_weights, fit_run
 from .evaluate import evaluate_run
 from .pipeline import DEMO, run_pipeline

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 from .core import Config, atomic_path, atomic_write, package_versions, runtime_info
-from .cache import augment_images, cache_table, load_manifest, parse_record, prepare_data
+from .cache import cache_table, load_manifest, prepare_data
+from .stream import augment_images, parse_record
 from .evaluate import predict
 from .metrics import bootstrap_metrics, choose_threshold
 from .model import build_model, get_strategy, speed_settings

@@ -18,7 +18,8 @@ from sklearn.utils.class_weight import compute_class_weight
 from .download import notebook_config
 from .resolve import load_index
 from .split import LeakageError, load_split
-from .cache import prepare_data, make_dataset, load_manifest, cache_hash, cache_table
+from .cache import prepare_data, load_manifest, cache_hash, cache_table
+from .stream import make_dataset
 from .model import get_strategy, speed_settings, build_model, set_phase, compile_model
 from .run import RUN, read_json, write_json, save_model, load_model, previous_run, clear_run, plot_history, read_run, load_run
 
