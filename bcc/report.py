@@ -150,6 +150,7 @@ def plot_histograms(pred:pd.DataFrame, threshold:float)->plt.Figure:
         ax.hist(pred.loc[pred['label'] == lab, 'probability'], bins=np.linspace(0, 1, 21), alpha=0.6, label=name)
     ax.axvline(threshold, color='k', ls='--', lw=1, label='threshold')
     ax.set(xlabel='probability of malignancy', ylabel='images', title='Probabilities by class')
+    ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))          # counts of images
     ax.legend(fontsize=8); return fig
 
 # %% ../nbs/05a_report.ipynb #d295c8ed
