@@ -5,7 +5,7 @@
 # %% ../nbs/06_explain.ipynb #d58fe842
 from __future__ import annotations
 from .core import atomic_path, progress
-import json, math, weakref
+import json, math, textwrap, weakref
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -183,9 +183,9 @@ def gradcam_gallery(scores:pd.DataFrame, # per-record rows: record_id, label, pr
     rows = [('true positive', scores[pos & lab].sort_values('probability', ascending=False)),
             ('false positive', scores[pos & ~lab].sort_values('probability', ascending=False)),
             ('false negative', scores[~pos & lab].sort_values('probability'))]
-    fig, axs = plt.subplots(3, n, figsize=(2.2 * n, 7.2), squeeze=False)
+    fig, axs = plt.subplots(3, n, figsize=(2.5 * n + 0.5, 8.7), squeeze=False)   # 800 px wide at 100 dpi for n=3
     for (name, d), ax_row in zip(rows, axs):
-        ax_row[0].set_ylabel(f"{name}\n({len(d)})", fontsize=9)
+        ax_row[0].set_ylabel(f"{name}\n({len(d)})", fontsize=11)
         for ax, r in zip(ax_row, [*d.itertuples(), *[None] * n]):
             ax.set_xticks([]); ax.set_yticks([])
             if r is None:
@@ -194,8 +194,8 @@ def gradcam_gallery(scores:pd.DataFrame, # per-record rows: record_id, label, pr
             img, heat, mask = thumbs[r.record_id]
             ax.imshow(overlay(img, heat)); ax.contour(mask, [0.25], colors='white', linewidths=0.8)
             name = r.record_id[r.record_id.find('P_'):] if 'P_' in r.record_id else r.record_id
-            ax.set_title(f"{name}\np={r.probability:.2f} {'hit' if r.hit else 'miss'}", fontsize=7)
-    fig.suptitle(f"Grad-CAM ({layer}) at threshold {threshold:.2f}", fontsize=10); fig.tight_layout()
+            ax.set_title(f"{textwrap.fill(name, 20)}\np={r.probability:.2f} {'hit' if r.hit else 'miss'}", fontsize=9)  # wrapped: titles never meet
+    fig.suptitle(f"Grad-CAM ({layer}) at threshold {threshold:.2f}", fontsize=12); fig.tight_layout(w_pad=1.5)
     return fig
 
 # %% ../nbs/06_explain.ipynb #65e56624
@@ -264,6 +264,6 @@ def _save_explanations(run_dir:Path, split:str, scores:pd.DataFrame, thumbs:dict
                by_type=localization_summary(ok))
     fig = gradcam_gallery(ok, thumbs, thr, n_gallery, layer); plt.close(fig)
     name = 'gradcam_gallery.png' if split == 'test' else f"gradcam_gallery_{split}.png"
-    with atomic_path(run_dir/'figures'/name) as tmp: fig.savefig(tmp, format='png', dpi=72)
+    with atomic_path(run_dir/'figures'/name) as tmp: fig.savefig(tmp, format='png', dpi=100)
     merge_metrics(run_dir, **{'localization' if split == 'test' else f"localization_{split}": loc})
     return dict(localization=loc, scores=scores, figure=fig)

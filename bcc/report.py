@@ -91,25 +91,26 @@ def curve_bands(pred:pd.DataFrame, # predictions table
     return dict(grid=grid, tpr=tpr_at[0], tpr_lo=tl, tpr_hi=th, precision=prec_at[0], precision_lo=pl, precision_hi=ph)
 
 # %% ../nbs/05a_report.ipynb #c7e9d9eb
-def _fig(): return plt.subplots(figsize=(3.6, 3.2), dpi=90, layout='constrained')
+def _fig(): return plt.subplots(figsize=(4, 3.2), dpi=100, layout='constrained')   # 400x320 px: half the docs' width
 
 def plot_roc(bands:dict, auc:dict|None=None)->plt.Figure:
     "ROC curve with its bootstrap band; `auc` = {value, lo, hi} for the legend."
     fig, ax = _fig()
     ax.fill_between(bands['grid'], bands['tpr_lo'], bands['tpr_hi'], alpha=0.25, step='post', label='95% CI')
     lab = f"AUC {auc['value']:.3f} ({auc['lo']:.3f}-{auc['hi']:.3f})" if auc else 'ROC'
-    ax.plot(bands['grid'], bands['tpr'], drawstyle='steps-post', label=lab); ax.plot([0, 1], [0, 1], 'k:', lw=0.8)
-    ax.set(xlabel='1 - specificity', ylabel='sensitivity', title='ROC', xlim=(0, 1), ylim=(0, 1.01))
-    ax.legend(loc='lower right', fontsize=7); return fig
+    ax.plot([0, 1], [0, 1], 'k:', lw=0.8, zorder=1)
+    ax.plot(bands['grid'], bands['tpr'], drawstyle='steps-post', lw=2, zorder=3, label=lab)   # in front, off the frame
+    ax.set(xlabel='1 - specificity', ylabel='sensitivity', title='ROC', xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
+    ax.legend(loc='lower right', fontsize=8); return fig
 
 def plot_pr(bands:dict, ap:dict|None=None, prevalence:float|None=None)->plt.Figure:
     "Precision-recall curve with its bootstrap band; `ap` = {value, lo, hi} for the legend."
     fig, ax = _fig()
     ax.fill_between(bands['grid'], bands['precision_lo'], bands['precision_hi'], alpha=0.25, label='95% CI')
-    ax.plot(bands['grid'], bands['precision'], label=f"AP {ap['value']:.3f} ({ap['lo']:.3f}-{ap['hi']:.3f})" if ap else 'PR')
+    ax.plot(bands['grid'], bands['precision'], lw=2, label=f"AP {ap['value']:.3f} ({ap['lo']:.3f}-{ap['hi']:.3f})" if ap else 'PR')
     if prevalence is not None: ax.axhline(prevalence, color='k', ls=':', lw=0.8, label='chance')
-    ax.set(xlabel='recall (sensitivity)', ylabel='precision (PPV)', title='Precision-recall', xlim=(0, 1), ylim=(0, 1.01))
-    ax.legend(loc='lower left', fontsize=7); return fig
+    ax.set(xlabel='recall (sensitivity)', ylabel='precision (PPV)', title='Precision-recall', xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
+    ax.legend(loc='lower left', fontsize=8); return fig
 
 # %% ../nbs/05a_report.ipynb #b2d945d7
 def plot_confusion(pred:pd.DataFrame, threshold:float)->plt.Figure:
@@ -138,7 +139,7 @@ def plot_calibration(pred:pd.DataFrame, bins:int=10)->plt.Figure:
     g = calibration_bins(pred, bins)
     fig, ax = _fig(); ax.plot([0, 1], [0, 1], 'k:', lw=0.8); ax.plot(g.predicted, g.observed, 'o-', ms=4)
     for r in g.itertuples():
-        ax.annotate(f"{r.n}", (r.predicted, r.observed), xytext=(3, -9), textcoords='offset points', fontsize=6)
+        ax.annotate(f"{r.n}", (r.predicted, r.observed), xytext=(3, -9), textcoords='offset points', fontsize=8)
     ax.set(xlabel='mean predicted probability', ylabel='observed malignant fraction', title='Calibration (images per bin)',
            xlim=(0, 1), ylim=(0, 1)); return fig
 
@@ -149,7 +150,8 @@ def plot_histograms(pred:pd.DataFrame, threshold:float)->plt.Figure:
         ax.hist(pred.loc[pred['label'] == lab, 'probability'], bins=np.linspace(0, 1, 21), alpha=0.6, label=name)
     ax.axvline(threshold, color='k', ls='--', lw=1, label='threshold')
     ax.set(xlabel='probability of malignancy', ylabel='images', title='Probabilities by class')
-    ax.legend(fontsize=7); return fig
+    ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))          # counts of images
+    ax.legend(fontsize=8); return fig
 
 # %% ../nbs/05a_report.ipynb #d295c8ed
 def _jsonable(o):
@@ -318,9 +320,18 @@ def _dropped_md(m:dict)->str:
                      *([("Resamples with a single class, left out of the test intervals: " +
                          ', '.join(f"{NAMES[k]} {v} of {m['n_bootstrap']}" for k, v in drop.items()) + '.')] if drop else [])])
 
+def _figures_md(run_dir)->list:
+    "Links to the learning curves and the figures that `run_dir` holds (none without a folder)."
+    if run_dir is None: return []
+    d, out = Path(run_dir), []
+    if (d/RUN.curves).exists(): out += ['', '## Learning curves (best epoch marked)', '', f"![Learning curves]({RUN.curves})"]
+    figs = [f"![{t}]({RUN.figures}/{k}.png)" for k, t in FIGURES.items() if (d/RUN.figures/f"{k}.png").exists()]
+    return out + (['', '## Figures (test images)', '', *figs] if figs else [])
+
 def render_report(m:dict, # the metrics from `compute_metrics`
                   cfg:Config|None=None, # the run's config
                   info:dict|None=None, # the run's run.json
+                  run_dir=None, # the run folder: the report links the learning curves and figures it holds
                  )->str:
     "The Markdown of report.md: headline metrics at three levels, images of each split, subgroups, figures, model card."
     cfg, info, c = cfg or Config(), info or {}, m['counts']['test']
@@ -340,8 +351,8 @@ def render_report(m:dict, # the metrics from `compute_metrics`
     sub = ['', '## Subgroups (test images, image threshold)', '',
            _md_table(sg, ['subgroup', 'images', 'patients', 'malignant', 'ROC AUC', 'sensitivity', 'specificity',
                           'one-class resamples dropped (ROC AUC)', 'note'])]
-    figs = ['', '## Figures (test images)', ''] + [f"![{t}](figures/{k}.png)" for k, t in FIGURES.items()]
-    return '\n'.join(head + [table, '', _dropped_md(m)] + _baselines_md(m) + _images_md(m) + sub + figs + ['', _model_card(m, cfg, info), ''])
+    return '\n'.join(head + [table, '', _dropped_md(m)] + _baselines_md(m) + _images_md(m) + sub + _figures_md(run_dir) +
+                     ['', _model_card(m, cfg, info), ''])
 
 # %% ../nbs/05a_report.ipynb #7528afb7
 def write_report(val:pd.DataFrame, # validation predictions
@@ -368,15 +379,21 @@ def write_report(val:pd.DataFrame, # validation predictions
                 confusion=plot_confusion(test, thr), calibration=plot_calibration(test), histograms=plot_histograms(test, thr))
     for k, f in figs.items(): _save_fig(f, out/'figures'/f"{k}.png")
     merge_metrics(out, **_jsonable(m))                                # keeps what later stages added
-    atomic_write(out/RUN.report, render_report(m, cfg, info))
+    atomic_write(out/RUN.report, render_report(m, cfg, info, out))
     return m
 
 # %% ../nbs/05a_report.ipynb #74dccc0b
 def show_figures(out_dir, # folder holding figures/ (a run folder)
                  names=tuple(FIGURES), # which figures
+                 cols:int=2, # figures per row
+                 width:int=800, # width of the whole in pixels (the docs' width)
                 )->plt.Figure:
-    "The saved figures of a report side by side."
-    fig, axs = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3), dpi=60, layout='constrained')
-    for ax, k in zip(np.atleast_1d(axs), names):
-        ax.imshow(plt.imread(Path(out_dir)/'figures'/f"{k}.png")); ax.set_axis_off()
+    "The saved figures of a report in a grid, each at about its own pixel size."
+    rows, dpi = -(-len(names) // cols), 100
+    w = width / cols; h = w * 0.8 + 4                                 # the figures are 5:4
+    fig, axs = plt.subplots(rows, cols, figsize=(width / dpi, rows * h / dpi), dpi=dpi, squeeze=False)
+    fig.subplots_adjust(0, 0, 1, 1, wspace=0.01, hspace=0.01)
+    for i, ax in enumerate(axs.flat):
+        ax.set_axis_off()
+        if i < len(names): ax.imshow(plt.imread(Path(out_dir)/RUN.figures/f"{names[i]}.png"))
     return fig

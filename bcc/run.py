@@ -124,16 +124,19 @@ def clear_run(run_dir, # a run folder
     for f in RUN.folders: shutil.rmtree(run/f, ignore_errors=True)
 
 # %% ../nbs/04_run.ipynb #007d97c0
-def plot_history(run_dir, # a run folder with `history.csv`
+def plot_history(run_dir, # a run folder with `history.csv` (and `run.json`, whose `best_epoch` is marked)
                 )->plt.Figure:
-    "Loss and AUC per epoch, training and validation, with the end of the warm-up marked."
+    "Loss and AUC per epoch, training and validation, with the end of the warm-up and the best epoch marked."
     h = pd.read_csv(Path(run_dir)/RUN.history)
+    best = read_json(Path(run_dir)/RUN.info).get('best_epoch')
+    if best is None and 'val_auc' in h and h.val_auc.notna().any(): best = int(h.epoch[h.val_auc.idxmax()])
     fig, axs = plt.subplots(1, 2, figsize=(8, 2.8))
     for ax, m in zip(axs, ('loss', 'auc')):
         ax.plot(h.epoch + 1, h[m], 'o-', label='train')
         if f'val_{m}' in h: ax.plot(h.epoch + 1, h[f'val_{m}'], 's-', label='validation')
         warm = (h.phase == 'warmup').sum()
         if 0 < warm < len(h): ax.axvline(warm + 0.5, color='grey', ls='--', lw=1, label='end of warm-up')
+        if best is not None: ax.axvline(best + 1, color='C2', ls=':', lw=2, label=f'best epoch ({best + 1})')
         ax.set(xlabel='epoch', ylabel=m.upper() if m == 'auc' else m, title=m.upper() if m == 'auc' else m)
         ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     axs[1].legend(fontsize=8); fig.tight_layout()
