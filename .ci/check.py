@@ -112,7 +112,7 @@ def check_architecture():
 
 
 NOISE = re.compile(r'cuInit|oneDNN custom operations|absl::InitializeLog|All log messages before absl|cpu_feature_guard|'
-                   r'cudart_stub|IPKernelApp|KeyboardInterrupt caught|\w*Warning: |/root/|^[IWE]0000 ', re.M)
+                   r'cudart_stub|rebuild TensorFlow with the appropriate|IPKernelApp|KeyboardInterrupt caught|\w*Warning: |/root/|^[IWE]0000 ', re.M)
 
 
 def noisy_outputs(nbs=NBS):

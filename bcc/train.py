@@ -198,7 +198,7 @@ def train(cfg:Config, # the run's settings
     cw = class_weights(cache_table(cfg.cache_dir, 'train').label) if cfg.class_weights else None
     fit_run(cfg, train_ds, val_ds, info, cw, callbacks, strategy)
     fig = plot_history(run)
-    with atomic_path(run/RUN.curves) as tmp: fig.savefig(tmp, format='png', dpi=80)
+    with atomic_path(run/RUN.curves) as tmp: fig.savefig(tmp, format='png', dpi=100)
     plt.close(fig)
     return run
 
