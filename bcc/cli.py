@@ -88,7 +88,8 @@ def flag_message(msg:str, # an error message in Python's words (`force=True`, `w
                  typed:Iterable[str]=(), # the arguments as typed, to reuse their spelling (`--n-bootstrap`)
                 )->str:
     "`msg` with each `name=value` and each bare option name rewritten as the command-line flag."
-    typed = {a.split('=')[0] for a in typed}
+    typed, names = {a.split('=')[0] for a in typed}, list(names)
+    msg = re.sub(r'\bConfig\.(\w+)', lambda m: m[1] if m[1] in names else m[0], msg)   # `Config.epochs=2` is the option too
     def flag(n): return next((t for t in (f'--{n}', f"--{n.replace('_', '-')}") if t in typed), f'--{n}')
     for n in sorted(names, key=len, reverse=True):
         msg = re.sub(rf"(?<![\w/.-]){n}=(True\b|'[^']*'|\"[^\"]*\"|[^\s,;)]+)",
