@@ -6,11 +6,10 @@
 from __future__ import annotations
 from .core import Config, atomic_path, package_versions, runtime_info, seed_everything
 from .cli import command, FIELDS
-import math, time
+import time
 from typing import Callable
 from pathlib import Path
 import numpy as np
-import pandas as pd
 import matplotlib.pyplot as plt
 import keras
 import tensorflow as tf
@@ -21,11 +20,12 @@ from .split import LeakageError, load_split
 from .cache import prepare_data, load_manifest, cache_hash, cache_table
 from .stream import make_dataset
 from .model import get_strategy, speed_settings, build_model, set_phase, compile_model
-from .run import RUN, read_json, write_json, save_model, load_model, previous_run, clear_run, plot_history, read_run, load_run
+from .callbacks import RunState, ScalarLogger, reset_seeds
+from .run import RUN, read_json, write_json, load_model, previous_run, clear_run, plot_history, read_run, load_run
 
 # %% auto #0
-__all__ = ['SMALL_RECIPE', 'REAL_RECIPE', 'notebook_training_config', 'class_weights', 'RunState', 'ScalarLogger',
-           'check_skipped', 'check_inputs', 'fit_run', 'train', 'bcc_train']
+__all__ = ['SMALL_RECIPE', 'REAL_RECIPE', 'notebook_training_config', 'class_weights', 'check_skipped', 'check_inputs', 'fit_run',
+           'train', 'bcc_train']
 
 # %% ../nbs/04_training.ipynb #c591d38b
 SMALL_RECIPE = dict(image_size=64, epochs=4, warmup_epochs=2, batch_size=8, weights='none', finetune_blocks=2,
@@ -51,56 +51,6 @@ def class_weights(labels, # training labels, 0/1
     if len(n) > 2 or (n == 0).any(): raise ValueError(f"training labels must hold both 0 and 1; counts {n.tolist()}")
     w = compute_class_weight('balanced', classes=np.array([0, 1]), y=y)
     return {0: float(w[0]), 1: float(w[1])}
-
-# %% ../nbs/04_training.ipynb #0e9e1768
-class RunState(keras.callbacks.Callback):
-    "After each epoch: save `last.keras`, append to `history.csv`, keep `best.keras` (best val AUC), update `run.json`."
-    def __init__(self, run_dir, info:dict, phase:str): self.run, self.info, self.phase = Path(run_dir), info, phase
-    def on_epoch_begin(self, epoch, logs=None): self.t0 = time.time()
-    def on_epoch_end(self, epoch, logs=None):
-        logs = {k: float(v) for k, v in (logs or {}).items()}
-        save_model(self.model, self.run/RUN.last)
-        lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        row = pd.DataFrame([dict(epoch=epoch, phase=self.phase, lr=lr, **logs, seconds=round(time.time() - self.t0, 2))])
-        hist, auc = self.run/RUN.history, logs.get('val_auc', float('nan'))
-        old = pd.read_csv(hist) if hist.exists() else row.iloc[:0]
-        with atomic_path(hist) as tmp: pd.concat([old[old.epoch < epoch], row]).to_csv(tmp, index=False)
-        if 'best_epoch' not in self.info or (math.isfinite(auc) and auc > self.info['best_val_auc']):
-            save_model(self.model, self.run/RUN.best)
-            self.info.update(best_val_auc=auc if math.isfinite(auc) else -1.0, best_epoch=epoch)
-        self.info.update(epochs_done=epoch + 1, updated=time.strftime('%Y-%m-%d %H:%M:%S'))
-        write_json(self.run/RUN.info, self.info)
-
-from tensorflow.core.framework.summary_pb2 import SummaryMetadata, DATA_CLASS_SCALAR   # the summary proto
-
-class ScalarLogger(keras.callbacks.Callback):
-    "TensorBoard scalars per epoch in `log_dir/train` and `log_dir/validation`, written with TensorFlow alone."
-    def __init__(self, log_dir): self.log_dir = Path(log_dir)
-    def on_train_begin(self, logs=None):
-        self.writers = {k: tf.summary.create_file_writer(str(self.log_dir/k)) for k in ('train', 'validation')}
-    def on_epoch_end(self, epoch, logs=None):
-        meta = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name='scalars'), data_class=DATA_CLASS_SCALAR)
-        for k, v in (logs or {}).items():
-            w, tag = (self.writers['validation'], k[4:]) if k.startswith('val_') else (self.writers['train'], k)
-            with w.as_default(): tf.summary.write(f'epoch_{tag}', tf.constant(float(v)), step=epoch, metadata=meta)
-        for w in self.writers.values(): w.flush()
-    def on_train_end(self, logs=None):
-        for w in self.writers.values(): w.close()
-
-# %% ../nbs/04_training.ipynb #4d9af781
-def _random_layers(model:keras.Model)->list:
-    "Layers with a seed generator (dropout), in nested models too, in a fixed order."
-    out = []
-    for l in model.layers:
-        if isinstance(l, keras.Model): out += _random_layers(l)
-        elif isinstance(getattr(l, 'seed_generator', None), keras.random.SeedGenerator): out.append(l)
-    return out
-
-def _reset_seeds(model:keras.Model, seed:int, epoch:int):
-    "Set the seed state of every random layer of `model` from (seed, epoch, its position)."
-    for i, l in enumerate(_random_layers(model)):
-        st = l.seed_generator.state
-        st.assign(np.array([np.random.default_rng([seed, epoch, i]).integers(2**31), 0]).astype(st.dtype))
 
 # %% ../nbs/04_training.ipynb #19a1edaf
 def check_skipped(cfg:Config, # uses `cache_dir` and `max_skipped_frac`
@@ -157,7 +107,7 @@ def fit_run(cfg:Config, # the run's settings; files go to `cfg.run_dir`
     seed_everything(cfg.seed, cfg.deterministic)          # one seed per run: epoch k draws from (seed, k), resumed or not
     with strategy.scope():
         model = load_model(run/RUN.last, speed['policy']) if done else (build or build_model)(cfg, speed['policy'])
-        seeds = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: _reset_seeds(model, cfg.seed, epoch))
+        seeds = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: reset_seeds(model, cfg.seed, epoch))
         for phase, start, stop, lr in [('warmup', 0, cfg.warmup_epochs, cfg.lr_warmup), ('finetune', cfg.warmup_epochs, cfg.epochs, cfg.lr_finetune)]:
             if done >= stop: continue
             if done == start: set_phase(model, phase, cfg.finetune_blocks)
