@@ -7,7 +7,7 @@ from __future__ import annotations
 from .cli import FIELDS, command
 from .bench import bench_preprocess, bench_cache
 from .model import bench_train
-from .export import bench_predict
+from .predict import bench_predict
 from .learning import bench_learn
 
 # %% auto #0
