@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import cv2
 from .core import Config
-from .preprocess import preprocess, read_mammogram
+from .preprocess import preprocess
+from .read import read_mammogram
 from .cache import build_cache
 from .stream import make_dataset
 from .resolve import build_index, load_index

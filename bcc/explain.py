@@ -14,7 +14,8 @@ from scipy.stats import binomtest
 from .cache import cache_table
 from .stream import make_dataset
 from .evaluate import evaluate_run
-from .preprocess import breast_mask, read_mammogram, to_original
+from .preprocess import breast_mask, to_original
+from .read import read_mammogram
 from .resolve import load_index
 from .run import load_run, merge_metrics
 

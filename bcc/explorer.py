@@ -16,7 +16,8 @@ from fastcore.basics import patch
 from .explain import cam_to_original, grad_cam, overlay
 from .core import Config
 from .evaluate import predict
-from .preprocess import preprocess, read_mammogram
+from .preprocess import preprocess
+from .read import read_mammogram
 from .resolve import load_index
 from .run import RUN, load_run, read_metrics
 
@@ -53,7 +54,7 @@ class Explorer:
                  threshold:float, # probability at or above which an image is called malignant
                  abnormalities:pd.DataFrame|None=None, # image_id, abnormality_id, mask_file, crop_file
                  gradcam:Callable|None=None, # `gradcam(row) -> 2-D heatmap` for a predictions row; None = no panel
-                 read:Callable|None=None, # `read(path) -> 2-D array`; default `bcc.preprocess.read_mammogram`
+                 read:Callable|None=None, # `read(path) -> 2-D array`; default `bcc.read.read_mammogram`
                  height:int=256, # panel height in pixels
                 ):
         need = {'split', 'image_id', 'patient_id', 'side', 'view', 'label', 'probability', 'image_file'}

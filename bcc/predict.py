@@ -13,7 +13,8 @@ import pandas as pd
 import keras, tensorflow as tf
 from .explain import cam_to_original, grad_cam, overlay
 from .model import build_model
-from .preprocess import preprocess, read_mammogram
+from .preprocess import preprocess
+from .read import read_mammogram
 from .run import RUN, load_model, load_run, read_json, read_run
 
 # %% auto #0

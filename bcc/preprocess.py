@@ -9,88 +9,10 @@ import numpy as np
 import cv2
 from scipy import ndimage as ndi
 from .core import Config
+from .read import MammogramReadError, read_mammogram, read_raw, to_unit
 
 # %% auto #0
-__all__ = ['MammogramReadError', 'read_mammogram', 'breast_mask', 'orient_left', 'crop_to_breast', 'resize_pad', 'apply_clahe',
-           'preprocess', 'to_original']
-
-# %% ../nbs/03_preprocessing.ipynb #006debac
-class MammogramReadError(ValueError):
-    "A file that cannot be read as a mammogram; the message names the file and the reason."
-
-_MIN_SIDE = 32      # pixels: a smaller side is no mammogram (nor an ROI crop; the smallest real crops are ~50 px)
-_MAX_ASPECT = 10    # long side / short side: mammograms are ~1.6, crops up to ~5; a thin strip is no image of a breast
-def _fail(path, why): raise MammogramReadError(f"{path}: {why}")
-def _reason(e:Exception)->str: return (f"{type(e).__name__}: {e}".splitlines() or [''])[0][:200]
-
-# %% ../nbs/03_preprocessing.ipynb #ce3ef53f
-def _decode_dicom(path:Path):
-    "Raw DICOM pixels and how to scale them: (array, lo, hi, invert)."
-    import pydicom, warnings
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter('always')
-        try: ds = pydicom.dcmread(str(path))
-        except Exception as e: _fail(path, f"not a readable DICOM ({_reason(e)})")
-    eof = [str(w.message) for w in caught if 'end of file' in str(w.message).lower()]
-    if eof: _fail(path, f"truncated DICOM ({eof[0].splitlines()[0][:120]})")
-    if 'PixelData' not in ds: _fail(path, "DICOM has no pixel data")
-    if (mod := str(ds.get('Modality', '')).strip()) and mod != 'MG': _fail(path, f"not a mammogram (DICOM Modality {mod}, not MG)")
-    photo = str(ds.get('PhotometricInterpretation', ''))
-    if photo not in ('MONOCHROME1', 'MONOCHROME2'): _fail(path, f"not a grey image (PhotometricInterpretation {photo or 'missing'})")
-    try: arr = ds.pixel_array
-    except Exception as e: _fail(path, f"pixel data cannot be decoded ({_reason(e)})")
-    if arr.ndim != 2: _fail(path, f"not a single 2-D image (pixel array of shape {arr.shape})")
-    slope, icpt = float(ds.get('RescaleSlope', 1) or 1), float(ds.get('RescaleIntercept', 0) or 0)
-    if 'ModalityLUTSequence' in ds or (slope, icpt) != (1.0, 0.0) or 'VOILUTSequence' in ds or 'WindowCenter' in ds:
-        arr = apply_voi_lut(apply_modality_lut(arr, ds), ds).astype(np.float32)
-        return arr, float(arr.min()), float(arr.max()), photo == 'MONOCHROME1'
-    bits, signed = int(ds.get('BitsStored', arr.dtype.itemsize * 8)), int(ds.get('PixelRepresentation', 0)) == 1
-    lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2 ** bits - 1)
-    return arr, float(lo), float(hi), photo == 'MONOCHROME1'
-
-# %% ../nbs/03_preprocessing.ipynb #b64efbf6
-def _decode_image(path:Path, head:bytes):
-    "Raw JPEG/PNG pixels and how to scale them: (array, lo, hi, invert)."
-    with open(path, 'rb') as f: f.seek(max(0, path.stat().st_size - 64)); tail = f.read()
-    if head[:3] == b'\xff\xd8\xff' and b'\xff\xd9' not in tail: _fail(path, "truncated JPEG (no end-of-image marker)")
-    if head[:8] == b'\x89PNG\r\n\x1a\n' and b'IEND' not in tail[-16:]: _fail(path, "truncated PNG (no IEND chunk)")
-    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if arr is None: _fail(path, "corrupt image (the decoder returned nothing)")
-    if arr.ndim == 3:
-        if arr.shape[2] == 4: arr = arr[..., :3]
-        if arr.shape[2] != 1 and not (np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2])):
-            _fail(path, f"not a grey image ({arr.shape[2]} different colour channels)")
-        arr = arr[..., 0]
-    if arr.dtype not in (np.uint8, np.uint16): _fail(path, f"unsupported pixel type {arr.dtype}")
-    return arr, 0.0, float(np.iinfo(arr.dtype).max), False
-
-# %% ../nbs/03_preprocessing.ipynb #a7e580f6
-def _decode(path):
-    "Raw pixels of a DICOM, JPEG or PNG file and how to scale them: (array, lo, hi, invert)."
-    path = Path(path)
-    if not path.is_file(): _fail(path, "no such file")
-    with open(path, 'rb') as f: head = f.read(132)
-    if path.suffix.lower() in ('.dcm', '.dicom') or head[128:132] == b'DICM': arr, lo, hi, inv = _decode_dicom(path)
-    elif head[:3] == b'\xff\xd8\xff' or head[:8] == b'\x89PNG\r\n\x1a\n': arr, lo, hi, inv = _decode_image(path, head)
-    else: _fail(path, "not a DICOM, JPEG or PNG file" if head else "empty file")
-    if min(arr.shape) < _MIN_SIDE: _fail(path, f"too small for a mammogram ({arr.shape[0]}x{arr.shape[1]} pixels)")
-    if max(arr.shape) > _MAX_ASPECT * min(arr.shape): _fail(path, f"not shaped like a mammogram ({arr.shape[0]}x{arr.shape[1]} pixels, sides over {_MAX_ASPECT}:1)")
-    if hi <= lo: _fail(path, "blank image (all pixels equal)")
-    return arr, lo, hi, inv
-
-def _to_unit(arr, lo, hi, inv)->np.ndarray:
-    "Scale raw pixels to float32 in [0, 1], inverting MONOCHROME1."
-    out = np.clip((arr.astype(np.float32) - lo) * np.float32(1 / (hi - lo)), 0, 1)
-    return 1 - out if inv else out
-
-# %% ../nbs/03_preprocessing.ipynb #3f198548
-def read_mammogram(path, # DICOM (.dcm or DICM magic), JPEG or PNG file
-                  )->np.ndarray:
-    "Pixels of a mammogram as a float32 2-D array in [0, 1], breast bright; `MammogramReadError` otherwise."
-    img = _to_unit(*_decode(path))
-    if img.max() == img.min(): _fail(path, "blank image (all pixels equal)")
-    return img
+__all__ = ['breast_mask', 'orient_left', 'crop_to_breast', 'resize_pad', 'apply_clahe', 'preprocess', 'to_original']
 
 # %% ../nbs/03_preprocessing.ipynb #4ad4ced5
 def _step(shape)->int: return max(1, max(shape) // 512)
@@ -183,9 +105,9 @@ def _lesion(mask_path, shape)->np.ndarray:
     "The ROI mask as a boolean array of `shape` (masks a few pixels off in size are resized)."
     m = read_mammogram(mask_path) > 0.5
     if any(abs(a - b) > .1*b for a, b in zip(m.shape, shape)):
-        _fail(mask_path, f"ROI mask is {m.shape[0]}x{m.shape[1]}, its image {shape[0]}x{shape[1]}: give the full mammogram the mask belongs to")
+        raise MammogramReadError(f"{mask_path}: ROI mask is {m.shape[0]}x{m.shape[1]}, its image {shape[0]}x{shape[1]}: give the full mammogram the mask belongs to")
     if m.shape != shape: m = cv2.resize(m.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) > 0
-    if not m.any(): _fail(mask_path, "ROI mask has no lesion (all zero)")
+    if not m.any(): raise MammogramReadError(f"{mask_path}: ROI mask has no lesion (all zero)")
     return m
 
 # %% ../nbs/03_preprocessing.ipynb #dfc5957e
@@ -193,7 +115,7 @@ def _finish(crop, lo, hi, inv, shape, clip, flip, keep=None, align='left'):
     "Resize raw pixels, scale to [0, 1], blank outside `keep`, flip, CLAHE, pad: (uint8, geom)."
     r, g = resize_pad(crop, shape, align)
     (nh, nw), (top, left) = g['size'], g['pad']
-    x = _to_unit(r[top:top + nh, left:left + nw], lo, hi, inv)
+    x = to_unit(r[top:top + nh, left:left + nw], lo, hi, inv)
     if keep is not None: x[cv2.resize(keep.astype(np.uint8), (nw, nh), interpolation=cv2.INTER_NEAREST) == 0] = 0
     if flip: x = x[:, ::-1]
     out = np.zeros(shape, np.float32); out[top:top + nh, left:left + nw] = apply_clahe(x, clip)
@@ -204,8 +126,8 @@ def _plan(path, arr, lo, hi, inv, cfg, mask_path)->tuple:
     "Where to crop and what to keep: (box in the file's frame, flip, keep mask or None, padding alignment)."
     H, W = arr.shape
     if cfg.mode == 'roi' and mask_path is None: return (0, H, 0, W), False, None, 'center'
-    k = _step(arr.shape); ms = _small_mask(_to_unit(arr[::k, ::k], lo, hi, inv))
-    if not ms.any(): _fail(path, "no breast found (the image is dark everywhere)")
+    k = _step(arr.shape); ms = _small_mask(to_unit(arr[::k, ::k], lo, hi, inv))
+    if not ms.any(): raise MammogramReadError(f"{path}: no breast found (the image is dark everywhere)")
     if cfg.mode == 'roi':
         win = _roi_window(_lesion(mask_path, (H, W)), (H, W), cfg.roi_margin, cfg.shape[0] / cfg.shape[1])
         return win, _faces_right(ms), None, 'center'
@@ -219,7 +141,7 @@ def preprocess(path, # the mammogram (DICOM, JPEG or PNG); in roi mode without `
               )->tuple:
     "`(uint8 HxW array, geom)`: the recipe for `cfg.mode`; `geom` lets `to_original` map outputs back."
     if cfg.mode not in ('whole', 'roi'): raise ValueError(f"Config.mode: {cfg.mode!r} is not 'whole' or 'roi'")
-    arr, lo, hi, inv = _decode(path)
+    arr, lo, hi, inv = read_raw(path)
     (H, W), ((y0, y1, x0, x1), flip, keep, align) = arr.shape, _plan(path, arr, lo, hi, inv, cfg, mask_path)
     out, g = _finish(arr[y0:y1, x0:x1], lo, hi, inv, cfg.shape, cfg.clahe_clip, flip, keep, align)
     box = (y0, y1, W - x1, W - x0) if flip else (y0, y1, x0, x1)

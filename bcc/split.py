@@ -4,17 +4,14 @@
 
 # %% ../nbs/02_patient_split.ipynb #ef4bd853
 from __future__ import annotations
-import sys
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import Config, atomic_write, file_sha256
-from .cli import FIELDS, command
-from .resolve import load_index
+from .core import atomic_write, file_sha256
 
 # %% auto #0
 __all__ = ['SPLITS', 'patient_split', 'LeakageError', 'assert_no_leakage', 'attach_split', 'split_hash', 'save_split',
-           'load_split', 'patient_kfold', 'split_summary', 'plot_split', 'bcc_split']
+           'load_split', 'patient_kfold']
 
 # %% ../nbs/02_patient_split.ipynb #29863287
 SPLITS = ('train', 'val', 'test')
@@ -188,55 +185,3 @@ def patient_kfold(images:pd.DataFrame, # one row per image (as for `patient_spli
     fold = pd.Series(np.arange(len(order)) * k // len(order), index=order).sort_index()
     return [pd.DataFrame({'patient_id': fold.index, 'split': np.where(fold.values == i, 'val', 'train')})
             for i in range(k)]
-
-# %% ../nbs/02_patient_split.ipynb #0fd63f74
-def split_summary(images:pd.DataFrame, # image table with `patient_id, label, abnormality_type`
-                  split:pd.DataFrame, # `patient_id, split` table
-                 )->pd.DataFrame:
-    "Patients, images, their shares, malignant % and images per abnormality type, per split and overall."
-    a = attach_split(images, split)
-    rows = {}
-    for name, g in [*((s, a[a.split == s]) for s in SPLITS), ('all', a)]:
-        rows[name] = {'patients': g.patient_id.nunique(), 'images': len(g),
-                      'patients_pct': 100 * g.patient_id.nunique() / a.patient_id.nunique(),
-                      'images_pct': 100 * len(g) / len(a), 'malignant_pct': 100 * g.label.mean() if len(g) else np.nan,
-                      **g.abnormality_type.value_counts().to_dict()}
-    t = pd.DataFrame(rows).T.fillna(0).rename_axis('split')
-    counts = ['patients', 'images', *sorted(a.abnormality_type.unique())]
-    pct = t[['patients_pct', 'images_pct', 'malignant_pct']].astype(float).round(1)
-    return t[counts[:2]].astype(int).join(pct).join(t[counts[2:]].astype(int))
-
-# %% ../nbs/02_patient_split.ipynb #81111c39
-def plot_split(images:pd.DataFrame, # image table with `patient_id, label, abnormality_type`
-               split:pd.DataFrame, # `patient_id, split` table
-              ): # -> a matplotlib Figure
-    "Images and patients per split, and each split's shares of malignant images and abnormality types."
-    a = attach_split(images, split).assign(pathology=lambda d: np.where(d.label == 1, 'malignant', 'benign'))
-    n = a.groupby('split').patient_id.nunique().reindex(SPLITS).fillna(0).astype(int)
-    import matplotlib.pyplot as plt   # only here: the rest of bcc.split (and bcc_split) imports without it
-    fig, axs = plt.subplots(1, 3, figsize=(11, 2.6), width_ratios=(1.2, 1, 1))
-    a.split.value_counts().reindex(SPLITS).fillna(0).plot.bar(ax=axs[0], rot=0, title='images and patients', xlabel='')
-    axs[0].bar_label(axs[0].containers[0], labels=[f"{n[s]} pat." for s in SPLITS], fontsize=8)
-    axs[0].margins(y=.15)
-    for ax, col in [(axs[1], 'pathology'), (axs[2], 'abnormality_type')]:
-        t = pd.crosstab(a.split, a[col], normalize='index').reindex(SPLITS).fillna(0) * 100
-        t.plot.bar(stacked=True, ax=ax, rot=0, title=f"% of images by {col.split('_')[0]}", xlabel='')
-        ax.legend(loc='center left', bbox_to_anchor=(1, .5), fontsize=8, frameon=False)
-    fig.tight_layout()
-    return fig
-
-# %% ../nbs/02_patient_split.ipynb #6b68e065
-@command(config=('work_dir',) + FIELDS['split'])
-def bcc_split(cfg:Config|None=None, # `work_dir` (the index in `work_dir/index`, the split to `work_dir/split.csv`) and the split fields
-             )->Path:
-    "Patient-wise train/val/test split of the index in WORK_DIR/index, saved with its sha256; prints a summary."
-    cfg = cfg or Config()
-    images, _ = load_index(cfg.index_dir)
-    split = patient_split(images, cfg.val_frac, cfg.test_frac, cfg.seed, cfg.official_test)
-    h = save_split(split, cfg.split_file, images)
-    print(split_summary(images, split).to_string())
-    if cfg.official_test:
-        m = attach_split(images, split).query("official_split == 'train' and split == 'test'")
-        print(f"{len(m)} images of {m.patient_id.nunique()} patients moved from official train to test")
-    print(f"{cfg.split_file}: sha256 {h}")
-    return cfg.split_file
