@@ -40,7 +40,9 @@ def notebook_training_config(params:dict, # papermill's parameters, e.g. `global
     given = {k: v for k, v in params.items() if k in Config.__dataclass_fields__ and v is not None}
     base = notebook_config(download=download, **given)
     recipe = REAL_RECIPE if base.data_root else SMALL_RECIPE
-    return base.update(**{**{k: v for k, v in recipe.items() if k != 'work_dir' or not base.data_root}, **given})
+    cfg = base.update(**{**{k: v for k, v in recipe.items() if k != 'work_dir' or not base.data_root}, **given})
+    if 'warmup_epochs' not in given and cfg.warmup_epochs > cfg.epochs: cfg = cfg.update(warmup_epochs=cfg.epochs)   # -p epochs 1
+    return cfg
 
 # %% ../nbs/04_training.ipynb #e04810bb
 def class_weights(labels, # training labels, 0/1
