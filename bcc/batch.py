@@ -11,7 +11,8 @@ import pandas as pd
 import yaml
 import numpy as np
 import matplotlib.pyplot as plt
-from .core import Config, coerce, atomic_write, atomic_path, progress
+from .core import Config, coerce, atomic_write, atomic_path
+from .runtime import progress
 from .cli import command
 from .run import RUN, read_json
 from .evaluate import best_run, compare_runs, evaluate_run

@@ -13,7 +13,7 @@ from .core import Config
 from .preprocess import preprocess, read_mammogram
 from .cache import build_cache
 from .stream import make_dataset
-from .resolve import build_index, load_index
+from .index import build_index, load_index
 from .synthetic import make_synthetic
 
 # %% auto #0

@@ -17,7 +17,7 @@ from .explain import cam_to_original, grad_cam, overlay
 from .core import Config
 from .evaluate import predict
 from .preprocess import preprocess, read_mammogram
-from .resolve import load_index
+from .index import load_index
 from .run import RUN, load_run, read_metrics
 
 # %% auto #0

@@ -4,7 +4,8 @@
 
 # %% ../nbs/07_export.ipynb #18b8af4d
 from __future__ import annotations
-from .core import Config, atomic_write, progress
+from .core import Config, atomic_write
+from .runtime import progress
 from .cli import command
 import json, os, shutil, sys, tempfile, time
 from dataclasses import asdict

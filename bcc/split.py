@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from .core import Config, atomic_write, file_sha256
 from .cli import FIELDS, command
-from .resolve import load_index
+from .index import load_index
 
 # %% auto #0
 __all__ = ['SPLITS', 'patient_split', 'LeakageError', 'assert_no_leakage', 'attach_split', 'split_hash', 'save_split',
