@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Callable
 import pandas as pd
 import yaml
-from .core import coerce, atomic_write, atomic_path, progress
+from .core import coerce, atomic_write, atomic_path
+from .runtime import progress
 from .run import RUN, read_json
 from .evaluate import evaluate_run
 

@@ -14,7 +14,7 @@ from .preprocess import preprocess
 from .read import read_mammogram
 from .cache import build_cache
 from .stream import make_dataset
-from .resolve import build_index, load_index
+from .index import build_index, load_index
 from .synthetic import make_synthetic
 
 # %% auto #0

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import cv2
-from .core import Config, atomic_path, atomic_write, file_sha256, progress
+from .core import Config, atomic_path, atomic_write, file_sha256
+from .runtime import progress
 from .cli import FIELDS, command
 from .preprocess import preprocess
 from .acquisition import listing_map
-from .resolve import build_index, load_index
+from .index import build_index, load_index
 from .split import SPLITS, attach_split, load_split, patient_split, save_split, split_hash
 from .synthetic import make_synthetic
 

@@ -6,7 +6,8 @@
 from __future__ import annotations
 import json, os
 from pathlib import Path
-from .core import Config, atomic_write, in_colab
+from .core import Config, atomic_write
+from .runtime import in_colab
 from .cli import command
 from .acquisition import load_case_descriptions, dataset_counts
 

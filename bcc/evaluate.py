@@ -8,9 +8,10 @@ import math
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import Config, atomic_write, file_sha256, progress
+from .core import Config, atomic_write, file_sha256
+from .runtime import progress
 from .cli import command
-from .resolve import load_index
+from .index import load_index
 from .split import LeakageError, load_split
 from .cache import cache_table, cache_hash
 from .stream import make_dataset

@@ -4,7 +4,8 @@
 
 # %% ../nbs/06_explain.ipynb #d58fe842
 from __future__ import annotations
-from .core import atomic_path, progress
+from .core import atomic_path
+from .runtime import progress
 import json, math, textwrap, weakref
 from pathlib import Path
 import numpy as np
@@ -16,7 +17,7 @@ from .stream import make_dataset
 from .evaluate import evaluate_run
 from .preprocess import breast_mask, to_original
 from .read import read_mammogram
-from .resolve import load_index
+from .index import load_index
 from .run import load_run, merge_metrics
 
 # %% auto #0

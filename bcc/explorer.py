@@ -18,7 +18,7 @@ from .core import Config
 from .evaluate import predict
 from .preprocess import preprocess
 from .read import read_mammogram
-from .resolve import load_index
+from .index import load_index
 from .run import RUN, load_run, read_metrics
 
 # %% auto #0

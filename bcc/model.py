@@ -4,7 +4,8 @@
 
 # %% ../nbs/04_model.ipynb #cf4432fc
 from __future__ import annotations
-from .core import Config, runtime_info
+from .core import Config
+from .runtime import runtime_info
 import time
 from pathlib import Path
 import numpy as np

@@ -4,7 +4,8 @@
 
 # %% ../nbs/07a_predict.ipynb #a39034af
 from __future__ import annotations
-from .core import Config, atomic_write, progress
+from .core import Config, atomic_write
+from .runtime import progress
 from .cli import command
 import sys, tempfile, time
 from pathlib import Path

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from .core import Config
 from .cli import FIELDS, command
-from .resolve import load_index
+from .index import load_index
 from .split import SPLITS, attach_split, patient_split, save_split
 
 # %% auto #0

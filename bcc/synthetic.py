@@ -10,7 +10,8 @@ import numpy as np, pandas as pd, cv2
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 from .radiology import DESCRIPTORS, phantom, mass_lesion, calc_lesion, lesion_size, draw_descriptors, SUBTLETY
-from .core import atomic_write, progress, file_sha256, reference_csv_dir
+from .core import atomic_write, file_sha256, reference_csv_dir
+from .runtime import progress
 from .cli import command
 
 # %% auto #0

@@ -4,7 +4,8 @@
 
 # %% ../nbs/04_training.ipynb #ca64b398
 from __future__ import annotations
-from .core import Config, atomic_path, package_versions, runtime_info, seed_everything
+from .core import Config, atomic_path
+from .runtime import package_versions, runtime_info, seed_everything
 from .cli import command, FIELDS
 import time
 from typing import Callable
@@ -15,7 +16,7 @@ import keras
 import tensorflow as tf
 from sklearn.utils.class_weight import compute_class_weight
 from .download import notebook_config
-from .resolve import load_index
+from .index import load_index
 from .split import LeakageError, load_split
 from .cache import prepare_data, load_manifest, cache_hash, cache_table
 from .stream import make_dataset

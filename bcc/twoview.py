@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
-from .core import Config, atomic_path, atomic_write, package_versions, runtime_info
+from .core import Config, atomic_path, atomic_write
+from .runtime import package_versions, runtime_info
 from .cache import cache_table, load_manifest, prepare_data
 from .stream import augment_images, parse_record
 from .evaluate import predict
 from .model import build_model, get_strategy, speed_settings
-from .resolve import load_index
+from .index import load_index
 from .run import RUN, clear_run, load_model, load_run, plot_history, previous_run, read_json, read_run
 from .train import check_inputs, class_weights, fit_run
 from .multiview import pair_views, breast_predictions, compare_breast_level, plot_comparison
@@ -46,7 +47,7 @@ def build_multiview_model(cfg:Config, # uses `shape`, `weights`, `dense_units`, 
 # %% ../nbs/08a_two_view.ipynb #5e13d8f8
 def split_pairs(cfg:Config, # the run's config (uses `cache_dir`, `index_dir`)
                 split:str, # 'train', 'val' or 'test'
-                images:pd.DataFrame|None=None, # image table; default `bcc.resolve.load_index(cfg.index_dir)`
+                images:pd.DataFrame|None=None, # image table; default `bcc.index.load_index(cfg.index_dir)`
                )->pd.DataFrame:
     "The breasts (`pair_views`) of the images of `split` that are in the cache."
     if cfg.mode != 'whole': raise ValueError(f"Config.mode={cfg.mode!r}: two-view models need whole-mode images")
