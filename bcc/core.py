@@ -171,7 +171,7 @@ def debugging()->bool:
     return os.environ.get('BCC_DEBUG', '') not in ('', '0') or '--debug' in sys.argv[1:]
 
 def quiet_tensorflow():
-    "Keep TensorFlow's start-up lines (absl, oneDNN, cuda drivers, cpu_feature_guard, cuInit) out of a console script's stderr."
+    "Keep TensorFlow's start-up lines (absl, oneDNN, cuda drivers, cpu_feature_guard, the failed CUDA init) out of a console script's stderr."
     if debugging(): return
     os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'
     if 'tensorflow' not in sys.modules and not any(isinstance(f, _QuietTensorFlow) for f in sys.meta_path):
