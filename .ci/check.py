@@ -164,7 +164,25 @@ def dependency_problems(lib=ROOT/'bcc', ini=ROOT/'settings.ini'):
     missing = [f"{m} (imported by {', '.join(sorted(f))}) is not declared" for m, (ds, f) in sorted(used.items())
                if not ds & (req | (names('dev_requirements') & DEV_ONLY))]
     unused = [f"{r} is declared but nothing imports it" for r in sorted(req - set().union(*(ds for ds, _ in used.values())) - set(NOT_IMPORTED))]
-    return missing + unused
+    return missing + unused + batch_notebook_problems(req)
+
+
+BATCH_NOTEBOOKS = ('04_training.ipynb',)   # papermill runs them with the runtime install (`pip install -e .`)
+
+
+def batch_notebook_problems(req:set, nbs=NBS)->list:
+    "Imports of the papermill notebooks that the runtime requirements do not bring (a dev-only package breaks a batch run)."
+    import ast, json, tempfile
+    out = []
+    for name in BATCH_NOTEBOOKS:
+        code = '\n'.join(''.join(c['source']) for c in json.loads((nbs/name).read_text())['cells'] if c['cell_type'] == 'code')
+        code = '\n'.join(l for l in code.splitlines() if not l.lstrip().startswith(('%', '!', '#|')))
+        with tempfile.TemporaryDirectory() as d:
+            try: ast.parse(code)
+            except SyntaxError: code = '\n'.join(l for l in code.splitlines() if l.startswith(('import ', 'from ')))
+            (Path(d)/'nb.py').write_text(code)
+            out += [f"{name}: imports {m}, which the runtime install does not bring" for m, (ds, _) in sorted(imported_dists(d).items()) if not ds & req]
+    return out
 
 
 def check_dependencies():

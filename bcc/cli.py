@@ -39,7 +39,8 @@ def _add_option(p, name, typ, nargs, default, help, shown=None):
     if typ is bool:   # the visible flag flips the default; the opposite spelling is accepted, hidden
         on, off = [f'--{name}'] + alias, [f'--no_{name}', f'--no-{name}']
         seen, hidden = (on, off) if not shown else (off, on)
-        p.add_argument(seen[0], dest=name, action='store_const', const=seen is on, default=default, help=help)
+        p.add_argument(seen[0], dest=name, action='store_const', const=seen is on, default=default,
+                      help=help if seen is on else f"turn off: {help}")   # `--no_augment`: 'turn off: flips, ...'
         for o in seen[1:] + hidden:
             p.add_argument(o, dest=name, action='store_const', const=o in on, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         return
