@@ -4,7 +4,7 @@
 
 # %% ../nbs/09a_benchmarks.ipynb #791190d7
 from __future__ import annotations
-from .cli import FIELDS, command
+from .cli import command
 from .bench import bench_preprocess, bench_cache
 from .model import bench_train
 from .predict import bench_predict

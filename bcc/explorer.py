@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_explorer.ipynb #94eb859c
 from __future__ import annotations
-import io, json
+import io
 from pathlib import Path
 from typing import Callable
 import numpy as np

@@ -4,7 +4,6 @@
 
 # %% ../nbs/03_preprocessing.ipynb #7afef4f8
 from __future__ import annotations
-from pathlib import Path
 import numpy as np
 import cv2
 from scipy import ndimage as ndi

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .runtime import progress
-from .acquisition import load_case_descriptions
 
 # %% auto #0
 __all__ = ['detect_layout', 'file_catalog', 'looks_like_mask', 'resolve_files']

@@ -4,13 +4,13 @@
 
 # %% ../nbs/00a_synthetic.ipynb #f96a6535
 from __future__ import annotations
-import csv, io, json, sys
+import csv, io, json
 from pathlib import Path
 import numpy as np, pandas as pd, cv2
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless
-from .radiology import DESCRIPTORS, phantom, mass_lesion, calc_lesion, lesion_size, draw_descriptors, SUBTLETY
-from .core import atomic_write, file_sha256, reference_csv_dir
+from .radiology import phantom, mass_lesion, calc_lesion, lesion_size, draw_descriptors, SUBTLETY
+from .core import atomic_write
 from .runtime import progress
 from .cli import command
 

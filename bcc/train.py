@@ -22,7 +22,7 @@ from .cache import prepare_data, load_manifest, cache_hash, cache_table
 from .stream import make_dataset
 from .model import get_strategy, speed_settings, build_model, set_phase, compile_model
 from .callbacks import RunState, ScalarLogger, reset_seeds
-from .run import RUN, read_json, write_json, load_model, previous_run, clear_run, plot_history, read_run, load_run
+from .run import RUN, write_json, load_model, previous_run, clear_run, plot_history
 
 # %% auto #0
 __all__ = ['SMALL_RECIPE', 'REAL_RECIPE', 'notebook_training_config', 'class_weights', 'check_skipped', 'check_inputs', 'fit_run',
