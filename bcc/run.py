@@ -21,7 +21,9 @@ class RUN:
     config, info, history = 'config.json', 'run.json', 'history.csv'     # training: settings, state, one row per epoch
     last, best, curves, logs = 'last.keras', 'best.keras', 'learning_curves.png', 'logs'
     metrics, report, figures = 'metrics.json', 'report.md', 'figures'    # evaluation
+    @staticmethod
     def predictions(split:str)->str: return f"predictions_{split}.csv"  # one row per image of `split`
+    @staticmethod
     def localization(split:str)->str: return f"localization_{split}.csv" # Grad-CAM scores of `split`
     files = (config, info, history, last, best, curves, metrics, report)
     folders, patterns = (logs, figures), ('predictions_*.csv', 'localization_*.csv')
