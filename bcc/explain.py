@@ -18,7 +18,7 @@ from .evaluate import evaluate_run
 from .preprocess import breast_mask, to_original
 from .read import read_mammogram
 from .index import load_index
-from .run import load_run, merge_metrics
+from .run import RUN, load_run, merge_metrics, read_json, read_metrics
 
 # %% auto #0
 __all__ = ['LAYER', 'gradcam_model', 'grad_cam', 'cam_to_original', 'overlay', 'score_heatmap', 'localization_summary',
@@ -204,10 +204,8 @@ def gradcam_gallery(scores:pd.DataFrame, # per-record rows: record_id, label, pr
 def _run_context(run_dir:Path)->tuple:
     "(cfg with paths under the run's work folder, model, the validation-fixed threshold)."
     cfg, model, _ = load_run(run_dir)
-    path = run_dir/'metrics.json'
-    if 'threshold' not in (json.loads(path.read_text()) if path.exists() else {}):
-        evaluate_run(run_dir)
-    return cfg, model, float(json.loads(path.read_text())['threshold'])
+    if 'threshold' not in read_json(run_dir/RUN.metrics): evaluate_run(run_dir)
+    return cfg, model, float(read_metrics(run_dir)['threshold'])
 
 def _mask_rows(abn:pd.DataFrame, image_id:str, record_id:str)->pd.DataFrame:
     "The abnormalities whose masks score a record: the record's own in roi mode, else all of its image's."

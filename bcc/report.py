@@ -280,7 +280,7 @@ def write_report(val:pd.DataFrame, # validation predictions
     if baselines is not None: m['baselines'] = baselines
     if split is not None: m['split'] = split
     if images is not None: m['images'] = images
-    m.update(run=cfg.run_name, **{k: info.get(k) for k in ('split_hash', 'cache_hash', 'status', 'epochs_done', 'best_epoch', 'best_val_auc')}, checkpoint='best.keras',
+    m.update(run=cfg.run_name, **{k: info.get(k) for k in ('split_hash', 'cache_hash', 'status', 'epochs_done', 'best_epoch', 'best_val_auc')}, checkpoint=RUN.best,
              config=asdict(cfg))
     b, thr = curve_bands(test, m['n_bootstrap'], m['seed']), m['threshold']
     figs = dict(roc=plot_roc(b, m['test']['roc_auc']), pr=plot_pr(b, m['test']['pr_auc'], test['label'].mean()),
