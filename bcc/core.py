@@ -40,15 +40,18 @@ class Config:
     workers: int = 0              # processes for the cache; 0 = all cores
     max_skipped_frac: float = 0.05  # training refuses when the cache skipped more than this fraction of a split's images
     # model and training
-    weights: str = 'imagenet'     # 'imagenet', a path to a VGG16 weights file, or 'none'
+    backbone: str = 'vgg16'       # 'vgg16' or 'vit' (a ViT-Tiny built in bcc.vit: 192 dims, 3 heads)
+    vit_patch: int = 16           # ViT patch side in pixels; the image's sides must be multiples of it
+    vit_depth: int = 12           # ViT transformer blocks
+    weights: str = 'imagenet'     # 'imagenet' (VGG16 only), a path to a weights file of the backbone, or 'none'
     dense_units: int = 256        # units of the dense layer of the head
     dropout: float = 0.5          # dropout before and after the dense layer
     batch_size: int = 16          # images per batch
     epochs: int = 12              # total epochs: warm-up plus fine-tuning
-    warmup_epochs: int = 3        # epochs with the VGG16 base frozen
+    warmup_epochs: int = 3        # epochs with the backbone frozen (the head alone trains)
     lr_warmup: float = 1e-3       # learning rate of the warm-up phase
     lr_finetune: float = 1e-5     # learning rate of the fine-tuning phase
-    finetune_blocks: int = 1      # top VGG16 convolutional blocks unfrozen for fine-tuning
+    finetune_blocks: int = 1      # top VGG16 convolutional blocks (0-5), or ViT transformer blocks, unfrozen for fine-tuning
     loss: str = 'bce'             # 'bce' or 'focal'
     class_weights: bool = True    # weight classes by their training frequency
     augment: bool = True          # flips, small rotation/zoom, brightness/contrast while training

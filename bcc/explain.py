@@ -21,11 +21,18 @@ from .index import load_index
 from .run import RUN, load_run, merge_metrics, read_json, read_metrics
 
 # %% auto #0
-__all__ = ['LAYER', 'gradcam_model', 'grad_cam', 'cam_to_original', 'overlay', 'score_heatmap', 'localization_summary',
-           'explain_record', 'gradcam_gallery', 'explain_run']
+__all__ = ['LAYER', 'CAM_LAYERS', 'cam_layer', 'gradcam_model', 'grad_cam', 'cam_to_original', 'overlay', 'score_heatmap',
+           'localization_summary', 'explain_record', 'gradcam_gallery', 'explain_run']
 
 # %% ../nbs/06_explain.ipynb #dc17e024
 LAYER = 'block5_conv3'
+CAM_LAYERS = dict(vgg16=LAYER, vit='vit_tokens')   # Grad-CAM's layer for each `Config.backbone`
+
+def cam_layer(model:keras.Model, # a bcc model
+             )->str:
+    "The layer Grad-CAM explains in `model`: VGG16's `block5_conv3`, or a ViT's last-block tokens on the patch grid."
+    names = {l.name for l in model.layers}
+    return next((l for l in CAM_LAYERS.values() if l in names), LAYER)
 
 def _logit_of(model:keras.Model)->tuple:
     "The tensor of `model` before its sigmoid and the function that turns it into the logit."
@@ -40,9 +47,10 @@ def _logit_of(model:keras.Model)->tuple:
     return out.output, lambda t: keras.ops.log(p(t)) - keras.ops.log(1 - p(t))
 
 def gradcam_model(model:keras.Model, # a bcc model: input `image`, output layer `probability`
-                  layer:str=LAYER, # name of the convolutional layer to explain
+                  layer:str|None=None, # name of the layer to explain; None = `cam_layer(model)`
                  )->tuple:
     "A model giving (`layer`'s feature maps, pre-logit tensor) and the function that finishes the logit."
+    layer = layer or cam_layer(model)
     try: conv = model.get_layer(layer)
     except ValueError: raise ValueError(f"model {model.name!r} has no layer {layer!r}") from None
     pre, to_logit = _logit_of(model)
@@ -72,13 +80,13 @@ def _cam_fn(model:keras.Model, layer:str):
 # %% ../nbs/06_explain.ipynb #6fa709ba
 def grad_cam(model:keras.Model, # a bcc model: input `image`, output layer `probability`
              images:np.ndarray, # batch [B, H, W, 3] of raw 0..255 pixels, as `make_dataset` yields
-             layer:str=LAYER, # name of the convolutional layer to explain
+             layer:str|None=None, # name of the layer to explain; None = `cam_layer(model)`
              upsample:bool=True, # resize each map to the input's H x W (False: the layer's own grid)
             )->tuple:
     "Grad-CAM maps [B, h, w] in [0, 1] for the malignant class, and the probabilities [B]."
     import tensorflow as tf
     x = tf.convert_to_tensor(np.asarray(images, dtype='float32'))
-    feats, grads, logit = _cam_fn(model, layer)(x)
+    feats, grads, logit = _cam_fn(model, layer or cam_layer(model))(x)
     weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)            # one weight per feature map
     cam = tf.nn.relu(tf.reduce_sum(weights * feats, axis=-1)).numpy()
     peak = cam.reshape(len(cam), -1).max(1)[:, None, None]
@@ -220,10 +228,11 @@ def explain_run(run_dir:str|Path, # a run folder written by `bcc.train.train`
                 n_gallery:int=3, # examples per row of the gallery
                 batch_size:int=8, # images per Grad-CAM batch
                 limit:int|None=None, # explain only the first `limit` records (quick looks)
-                layer:str=LAYER, # the convolutional layer to explain
+                layer:str|None=None, # the layer to explain; None = `cam_layer` of the run's model
                )->dict:
     "Grad-CAM a run's `split`, score it against the ROI masks, save scores, gallery and `metrics.json` entry."
     run_dir = Path(run_dir); cfg, model, thr = _run_context(run_dir)
+    layer = layer or cam_layer(model)
     images, abn = load_index(cfg.index_dir)
     files, table = images.set_index('image_id').image_file, cache_table(cfg.cache_dir, split)
     table = table.head(limit) if limit else table
