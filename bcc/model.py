@@ -105,7 +105,7 @@ def build_model(cfg:Config, # uses `backbone`, `shape`, `weights`, `dense_units`
     try:
         inp = keras.Input((*cfg.shape, 3), name='image')
         if vit: feats = vit_encoder(vit_preprocess()(inp), cfg.vit_depth, cfg.vit_patch)
-        else: feats = keras.applications.VGG16(include_top=False, weights=None, input_tensor=_vgg_preprocess()(inp)).output
+        else: base = keras.applications.VGG16(include_top=False, weights=None, input_tensor=_vgg_preprocess()(inp)); feats = base.output
         x = layers.Dropout(cfg.dropout, name='head_dropout_1')(layers.GlobalAveragePooling2D(name='avg_pool')(feats))
         x = layers.Dense(cfg.dense_units, activation='relu', name='head_dense')(x)
         out = layers.Dense(1, activation='sigmoid', dtype='float32', name='probability')(layers.Dropout(cfg.dropout, name='head_dropout_2')(x))
@@ -115,7 +115,8 @@ def build_model(cfg:Config, # uses `backbone`, `shape`, `weights`, `dense_units`
             for l in src.layers:
                 if l.weights: model.get_layer(l.name).set_weights(l.get_weights())
     finally: keras.config.set_dtype_policy(old)
-    set_phase(model, 'warmup')      # warm-up phase: the backbone is frozen
+    if vit: set_vit_phase(model, 'warmup')   # warm-up phase: the backbone is frozen
+    else: base.trainable = False
     return model
 
 # %% ../nbs/04_model.ipynb #5b1021f2
