@@ -167,7 +167,7 @@ def dependency_problems(lib=ROOT/'bcc', ini=ROOT/'settings.ini'):
     return missing + unused + batch_notebook_problems(req)
 
 
-BATCH_NOTEBOOKS = ('04_training.ipynb',)   # papermill runs them with the runtime install (`pip install -e .`)
+BATCH_NOTEBOOKS = ('04_training.ipynb', '11_reproduce.ipynb')   # papermill runs them with the runtime install (`pip install -e .`)
 
 
 def batch_notebook_problems(req:set, nbs=NBS)->list:
