@@ -7,7 +7,7 @@ from __future__ import annotations
 from .core import Config, atomic_path
 from .runtime import package_versions, runtime_info, seed_everything
 from .cli import command, FIELDS
-import time
+import shutil, tempfile, time
 from typing import Callable
 from pathlib import Path
 import numpy as np
@@ -20,7 +20,7 @@ from .index import load_index
 from .split import LeakageError, load_split
 from .cache import prepare_data, load_manifest, cache_hash, cache_table
 from .stream import make_dataset
-from .model import get_strategy, speed_settings, build_model, set_phase, compile_model
+from .model import get_strategy, n_workers, is_chief, multiworker_fit, speed_settings, build_model, set_phase, compile_model
 from .callbacks import RunState, ScalarLogger, reset_seeds
 from .run import RUN, write_json, load_model, previous_run, clear_run, plot_history
 
@@ -91,7 +91,7 @@ def _epoch_batches(train_ds, epochs:range)->tuple:
     if n <= 0 or n % len(epochs): raise ValueError(f"train_ds({epochs}) has {n} batches, not a known multiple of its {len(epochs)} epoch(s)")
     return ds, n // len(epochs)
 
-def fit_run(cfg:Config, # the run's settings; files go to `cfg.run_dir`
+def fit_run(cfg:Config, # the run's settings; files go to `cfg.run_dir` (on the chief alone when several machines train)
             train_ds:tf.data.Dataset|Callable, # training batches, or `train_ds(epochs)`: the batches of `epochs` (a range), back to back
             val_ds:tf.data.Dataset, # (images, labels) batches for validation (its AUC picks `best.keras`)
             info:dict, # run.json so far: input hashes, and `epochs_done` when resuming
@@ -105,11 +105,13 @@ def fit_run(cfg:Config, # the run's settings; files go to `cfg.run_dir`
     if not 0 <= cfg.warmup_epochs <= cfg.epochs: raise ValueError(f"Config.warmup_epochs={cfg.warmup_epochs} is not in 0..epochs ({cfg.epochs})")
     if done and not (run/RUN.last).exists(): raise FileNotFoundError(f"{run}/last.keras: missing, but run.json counts {done} epochs; use force=True")
     speed, strategy = speed_settings(cfg), strategy or get_strategy()
+    out = run if is_chief(strategy) else Path(tempfile.mkdtemp(prefix='bcc_worker_'))   # only the chief writes the run folder
     info.update(status='running', epochs_done=done, epochs=cfg.epochs, strategy=type(strategy).__name__, **speed)
-    cfg.save(run/RUN.config); write_json(run/RUN.info, info)
+    cfg.save(out/RUN.config); write_json(out/RUN.info, info)
     seed_everything(cfg.seed, cfg.deterministic)          # one seed per run: epoch k draws from (seed, k), resumed or not
     with strategy.scope():
         model = load_model(run/RUN.last, speed['policy']) if done else (build or build_model)(cfg, speed['policy'])
+        model = multiworker_fit(model, strategy)
         seeds = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: reset_seeds(model, cfg.seed, epoch))
         for phase, start, stop, lr in [('warmup', 0, cfg.warmup_epochs, cfg.lr_warmup), ('finetune', cfg.warmup_epochs, cfg.epochs, cfg.lr_finetune)]:
             if done >= stop: continue
@@ -117,13 +119,21 @@ def fit_run(cfg:Config, # the run's settings; files go to `cfg.run_dir`
             compile_model(model, cfg, lr, optimizer=model.optimizer if done > start else None, jit_compile=speed['jit_compile'])
             ds, steps = _epoch_batches(train_ds, range(done, stop))
             model.fit(ds, validation_data=val_ds, initial_epoch=done, epochs=stop, steps_per_epoch=steps, class_weight=class_weight, shuffle=False,
-                      callbacks=[seeds, RunState(run, info, phase), ScalarLogger(run/RUN.logs), *(callbacks or [])], verbose=2)
+                      callbacks=[seeds, RunState(out, info, phase), ScalarLogger(out/RUN.logs), *(callbacks or [])], verbose=2)
             done = stop
     info.update(status='finished', finished=time.strftime('%Y-%m-%d %H:%M:%S'))
-    write_json(run/RUN.info, info)
+    write_json(out/RUN.info, info)
+    if out != run: shutil.rmtree(out)
     return run
 
 # %% ../nbs/04_training.ipynb #4930bf96
+def _sharded(ds:tf.data.Dataset)->tf.data.Dataset:
+    "`ds` with its batches split across machines (DATA sharding: each reads every shard in the same order, keeps its part)."
+    opts = tf.data.Options()
+    opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    if n_workers() > 1: opts.deterministic = True   # the machines must agree on the order they split
+    return ds.with_options(opts)
+
 def train(cfg:Config, # the run's settings
           resume:bool=True, # continue an interrupted run after its last finished epoch (False: start it over)
           force:bool=False, # train again even if the run folder holds a finished run
@@ -131,25 +141,26 @@ def train(cfg:Config, # the run's settings
           prepare:bool=True, # make the data, index, split and cache first when missing (False: they exist, as in `run_pipeline`)
          )->Path:
     "Prepare the data, check it, and train in `cfg.run_dir` (resuming, or leaving a finished run alone)."
-    run = Path(cfg.run_dir)
+    strategy = get_strategy()        # first: a multi-worker strategy must come before any other TensorFlow op
+    run, chief = Path(cfg.run_dir), is_chief(strategy)
     info = previous_run(cfg, resume, force)
     if info.get('status') == 'finished':
         print(f"{run}: finished ({info['epochs_done']} epochs, best val AUC {info['best_val_auc']:.3f}); force=True trains it again")
         return run
-    if prepare: cfg = prepare_data(cfg)
+    if prepare and n_workers() == 1: cfg = prepare_data(cfg)   # several machines: the data is made beforehand
     inputs = check_inputs(cfg)
     for k in ('split_hash', 'cache_hash'):
         if info and info.get(k) != inputs[k]:
             raise ValueError(f"{run}/run.json: trained on {k} {info.get(k)}, the data now has {inputs[k]}; use force=True or another run_name")
-    if not info: clear_run(run)
+    if not info and chief: clear_run(run)
     info = {**info, **inputs, 'package_versions': package_versions(), 'runtime': runtime_info(), 'started': info.get('started') or time.strftime('%Y-%m-%d %H:%M:%S')}
-    strategy = get_strategy()
-    bs = cfg.batch_size * strategy.num_replicas_in_sync
-    train_ds = lambda epochs: make_dataset(cfg.cache_dir, 'train', bs, augment=cfg.augment, shuffle=True, seed=cfg.seed,
-                                           deterministic=cfg.deterministic, epochs=epochs)   # epoch k drawn from (seed, k)
-    val_ds = make_dataset(cfg.cache_dir, 'val', bs, deterministic=cfg.deterministic)
+    bs = cfg.batch_size * strategy.num_replicas_in_sync               # batch_size is per replica
+    train_ds = lambda epochs: _sharded(make_dataset(cfg.cache_dir, 'train', bs, augment=cfg.augment, shuffle=True, seed=cfg.seed,
+                                                    deterministic=cfg.deterministic, epochs=epochs))   # epoch k drawn from (seed, k)
+    val_ds = _sharded(make_dataset(cfg.cache_dir, 'val', bs, deterministic=cfg.deterministic))
     cw = class_weights(cache_table(cfg.cache_dir, 'train').label) if cfg.class_weights else None
     fit_run(cfg, train_ds, val_ds, info, cw, callbacks, strategy)
+    if not chief: return run
     fig = plot_history(run)
     with atomic_path(run/RUN.curves) as tmp: fig.savefig(tmp, format='png', dpi=100)
     plt.close(fig)
