@@ -97,7 +97,7 @@ def resume_test(smoke:bool)->dict:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--smoke', action='store_true', help='tiny sizes, for a CPU: checks the script, measures nothing')
-    ap.add_argument('--budget', type=float, default=150, help='seconds for the throughput part (the resume test comes after)')
+    ap.add_argument('--budget', type=float, default=120, help='seconds for the throughput part (the resume test comes after)')
     ap.add_argument('--steps', type=int, default=10, help='timed training steps per configuration')
     ap.add_argument('--out', help='also write the figures to this JSON file')
     a = ap.parse_args()
@@ -110,12 +110,15 @@ def main():
     print('== training-step throughput (VGG16, fine-tuning phase, random images)')
     rows = throughput(a.smoke, a.budget, 2 if a.smoke else a.steps)
     print('== bit-identical resume, deterministic=True')
-    res = resume_test(a.smoke)
+    try: res = resume_test(a.smoke)
+    except Exception as e:   # e.g. an op without a deterministic GPU kernel: report it beside the throughput figures
+        res = dict(error=f"{type(e).__name__}: {e}"[:500], bit_identical_resumed=False, bit_identical_repeated=False)
     print(f"\n== figures ({time.time() - t0:.0f} s in all)")
     print(f"{'px':>4} {'speed':>5} {'batch':>5} {'images/s':>9} {'peak MiB':>9}")
     for r in rows:
         figure = r.get('skipped') or r['images_per_s']
-        print(f"{r['image_size']:>4} {r['speed']:>5} {r['batch_size']:>5} {figure:>9} {r.get('peak_mb') or 0:>9.0f}")
+        peak = f"{r['peak_mb']:.0f}" if r.get('peak_mb') else '-'
+        print(f"{r['image_size']:>4} {r['speed']:>5} {r['batch_size']:>5} {figure:>9} {peak:>9}")
     print('resume:', json.dumps(res))
     if a.out: Path(a.out).write_text(json.dumps(dict(env=env, throughput=rows, resume=res, seconds=round(time.time() - t0)), indent=1))
     ok = res['bit_identical_resumed'] and res['bit_identical_repeated']

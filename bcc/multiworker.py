@@ -44,8 +44,8 @@ def run_workers(argv:list, # the command every worker runs, e.g. ['bcc_train', '
     procs = [subprocess.Popen(argv, env={**base, 'TF_CONFIG': tf_config(addr, i)}, stdout=f, stderr=subprocess.STDOUT, text=True)
              for i, f in enumerate(logs)]
     end = time.time() + timeout
-    while any(p.poll() is None for p in procs):
-        if time.time() > end or any(p.returncode not in (None, 0) for p in procs):
+    while None in (codes := [p.poll() for p in procs]):
+        if time.time() > end or any(c not in (None, 0) for c in codes):
             for p in procs:
                 if p.poll() is None: p.kill()
         time.sleep(0.2)
