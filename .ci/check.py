@@ -4,12 +4,13 @@
     python .ci/check.py notebooks          # only the notebook tests
     python .ci/check.py --flags slow       # also run cells flagged `#| slow`
     python .ci/check.py readme --write     # regenerate README.md from nbs/index.ipynb
+    python .ci/check.py minimum colab      # the declared minimum versions, and Colab's, each in a venv of its own
 
 Ends with a line `N passed, N failed`. Never downloads Quarto: the docs are processed with nbdev's own steps
 and rendered with smalldocs (pure Python, reads the same `_quarto.yml`); the Quarto site is built by the
 GitHub Actions docs workflow.
 """
-import argparse, os, re, subprocess, sys, time
+import argparse, hashlib, os, re, shutil, subprocess, sys, tempfile, time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -244,30 +245,30 @@ print(f'@@ {int(bool(ok))} {secs:.1f}')
 """
 
 
-def _test_one(fn, skip_flags):
+def _test_one(fn, skip_flags, python=sys.executable):
     "Run one notebook as a test in a fresh Python process (TensorFlow state never leaks between notebooks)."
     env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': os.environ.get('TF_CPP_MIN_LOG_LEVEL', '2'), 'BCC_QUIET': '1'}
     t = time.time()
-    r = subprocess.run([sys.executable, '-c', _TEST_ONE, fn, str(ROOT), *skip_flags], cwd=ROOT, env=env,
+    r = subprocess.run([python, '-c', _TEST_ONE, fn, str(ROOT), *skip_flags], cwd=ROOT, env=env,
                        capture_output=True, text=True)
     m = re.search(r'^@@ (\d) ([\d.]+)$', r.stdout, re.M)
     ok = bool(m and m.group(1) == '1' and r.returncode == 0)
     return ok, time.time() - t, '' if ok else (r.stdout + r.stderr).strip()[-3000:]
 
 
-def check_notebooks(flags=(), n_workers=None, only=None):
-    "Run every notebook as a test, honouring the tst_flags of settings.ini."
+def check_notebooks(flags=(), n_workers=None, only=None, python=sys.executable, label='notebook'):
+    "Run every notebook (or those whose names start with one of `only`) as a test, honouring the tst_flags of settings.ini."
     from nbdev.config import get_config
     skip = [f for f in get_config().tst_flags.split() if f not in flags]
     nbs = sorted(p for p in NBS.rglob('*.ipynb') if not p.name.startswith(('_', '.')) and '.ipynb_checkpoints' not in str(p))
     if only: nbs = [p for p in nbs if any(o in p.name for o in only)]
     n_workers = n_workers or int(os.environ.get('BCC_TEST_WORKERS', 2))
     with ThreadPoolExecutor(n_workers) as ex:
-        futs = {ex.submit(_test_one, str(p), skip): p for p in nbs}
+        futs = {ex.submit(_test_one, str(p), skip, python): p for p in nbs}
         for f in as_completed(futs):
             p = futs[f]; ok, secs, out = f.result()
             if not ok: print(out, flush=True)
-            record(f'notebook: {p.relative_to(ROOT)}', ok, secs, 'see the output above')
+            record(f'{label}: {p.relative_to(ROOT)}', ok, secs, 'see the output above')
 
 
 def check_docs():
@@ -301,9 +302,94 @@ def check_browser():
            '; '.join(out[-6:]))
 
 
+# The version checks: bcc installed in a venv of its own at the declared minimum versions, and at Colab's.
+CI_ENVS = Path(os.environ.get('BCC_CI_ENVS') or Path.home()/'.cache'/'bcc-ci')   # the venvs, reused while their specification holds
+PYENV = Path(os.environ.get('PYENV_ROOT') or Path.home()/'.pyenv')/'versions'
+COLAB = ('3.12', {'tensorflow': '2.19', 'keras': '3.10', 'numpy': '2.1', 'pandas': '2.2'})   # Google Colab's runtime (2025)
+ENV_NOTEBOOKS = ('00_core.', '03_preprocessing', '04_training', '05_evaluation', '06_explain', '07_export')
+DOCS_ONLY = {'smalldocs', 'voila', 'selenium'}   # dev requirements the docs and browser checks need, not the notebook tests
+SHOWN = ('tensorflow', 'keras', 'numpy', 'pandas', 'pydicom', 'opencv-python-headless', 'scipy', 'scikit-learn', 'scikit-image', 'matplotlib', 'pillow')
+
+
+def settings():
+    import configparser, shlex
+    cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini')
+    d = cfg['DEFAULT']
+    return d['min_python'], shlex.split(d.get('requirements', '')), shlex.split(d.get('dev_requirements', ''))
+
+
+def floor_pins(requirements)->list:
+    "Each requirement with a `>=` floor pinned to that floor's release series (`pandas>=2.0` -> `pandas==2.0.*`)."
+    from packaging.requirements import Requirement
+    out = []
+    for r in map(Requirement, requirements):
+        for s in r.specifier:
+            if s.operator == '>=':
+                v = s.version.split('.')
+                out.append(f"{r.name}=={'.'.join(v)}" if len(v) > 2 else f"{r.name}=={'.'.join((v + ['0'])[:2])}.*")
+    return out
+
+
+def base_python(series:str)->Path:
+    "The newest pyenv Python of `series` ('3.11'), else `python3.11` on the PATH (as actions/setup-python installs it)."
+    have = sorted((p for p in PYENV.glob(f'{series}.*') if re.fullmatch(rf'{re.escape(series)}\.\d+', p.name)),
+                  key=lambda p: int(p.name.split('.')[-1]))
+    if have: return have[-1]/'bin'/'python'
+    if w := shutil.which(f'python{series}'): return Path(w)
+    raise FileNotFoundError(f"no Python {series} under {PYENV} nor on the PATH (pyenv install {series})")
+
+
+def env_spec(name)->tuple:
+    "(Python series, constraints, packages to install) of the venv `name` ('minimum' or 'colab')."
+    min_python, req, dev = settings()
+    if name == 'minimum': series, pins = min_python, floor_pins(req)
+    else: series, pins = COLAB[0], [f'{k}=={v}.*' for k, v in COLAB[1].items()]
+    from packaging.requirements import Requirement
+    return series, pins, req + [d for d in dev if Requirement(d).name not in DOCS_ONLY]
+
+
+def make_env(name)->tuple:
+    "Make (or reuse) the venv `name` with bcc installed editable from here; (its python, seconds, versions line, log tail)."
+    t = time.time(); series, pins, pkgs = env_spec(name)
+    base, env = base_python(series), CI_ENVS/name
+    py, stamp = env/'bin'/'python', env/'bcc-ci-spec'
+    spec = hashlib.sha256('\n'.join([str(base), *pins, *pkgs]).encode()).hexdigest()
+    run = lambda *c: subprocess.run(c, capture_output=True, text=True, cwd=ROOT)
+    if not (py.exists() and stamp.exists() and stamp.read_text() == spec):
+        if not (env/'bcc-ci-python').exists() or (env/'bcc-ci-python').read_text() != str(base):   # else pip moves the venv in place
+            shutil.rmtree(env, ignore_errors=True); env.parent.mkdir(parents=True, exist_ok=True)
+            if (r := run(str(base), '-m', 'venv', str(env))).returncode: return None, time.time() - t, '', r.stderr[-2000:]
+            (env/'bcc-ci-python').write_text(str(base))
+        (env/'constraints.txt').write_text('\n'.join(pins) + '\n')
+        r = run(str(py), '-m', 'pip', 'install', '-q', '-c', str(env/'constraints.txt'), *pkgs)
+        if r.returncode: return None, time.time() - t, '', (r.stdout + r.stderr)[-3000:]
+        stamp.write_text(spec)
+    r = run(str(py), '-m', 'pip', 'install', '-q', '--no-deps', '-e', str(ROOT))   # this checkout's bcc, console scripts included
+    if r.returncode: return None, time.time() - t, '', (r.stdout + r.stderr)[-3000:]
+    v = run(str(py), '-c', 'import sys, importlib.metadata as m; print("Python", sys.version.split()[0], *(f"{p} {m.version(p)}" for p in sys.argv[1:]))', *SHOWN)
+    return py, time.time() - t, v.stdout.strip(), v.stderr[-2000:]
+
+
+def check_env(name, install):
+    "bcc at one set of versions: its venv installs, `bcc_demo --epochs 1` runs, and the notebook subset passes."
+    try: py, secs, versions, err = install.result()
+    except Exception as e: py, secs, versions, err = None, 0, '', f"{type(e).__name__}: {e}"
+    series, pins, _ = env_spec(name)
+    record(f"{name}: venv installs (Python {series}; {', '.join(pins)})", py is not None, secs, err)
+    if py is None: return
+    print(f"{name}: {versions}", flush=True)
+    t = time.time()
+    with tempfile.TemporaryDirectory() as d:
+        env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2', 'BCC_QUIET': '1'}
+        r = subprocess.run([str(py.parent/'bcc_demo'), '--epochs', '1'], cwd=d, env=env, capture_output=True, text=True)
+    record(f'{name}: bcc_demo --epochs 1', r.returncode == 0, time.time() - t, (r.stdout + r.stderr).strip()[-1500:])
+    check_notebooks(n_workers=None, only=ENV_NOTEBOOKS, python=str(py), label=f'{name} notebook')
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('what', nargs='*', default=['export', 'clean', 'imports', 'architecture', 'dependencies', 'outputs', 'readme', 'notebooks', 'docs', 'browser'])
+    ap.add_argument('what', nargs='*', default=['export', 'clean', 'imports', 'architecture', 'dependencies', 'outputs', 'readme', 'notebooks', 'docs', 'browser',
+                                                'minimum', 'colab'])
     ap.add_argument('--flags', nargs='*', default=[], help='test flags to run anyway (slow, gpu, data)')
     ap.add_argument('--only', nargs='*', help='substrings of the notebook names to test')
     ap.add_argument('--write', action='store_true', help='with readme: write README.md')
@@ -314,7 +400,12 @@ def main():
              'notebooks': lambda: check_notebooks(a.flags, a.n_workers, a.only), 'docs': check_docs, 'browser': check_browser,
              '_proc': _proc}
     if a.what == ['_proc']: return _proc()
+    envs = [w for w in ('minimum', 'colab') if w in a.what]
+    pool = ThreadPoolExecutor(max(1, len(envs)))       # the venv installs (~10 min each when cold) overlap the other steps
+    installs = {w: pool.submit(make_env, w) for w in envs}
+    steps.update({w: (lambda w=w: check_env(w, installs[w])) for w in envs})
     for w in a.what: steps[w]()
+    pool.shutdown()
     n_fail = sum(not ok for _, ok, _, _ in results)
     print(f"\ntotal {time.time() - t0:.0f}s")
     print(f"{len(results) - n_fail} passed, {n_fail} failed")

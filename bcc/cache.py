@@ -23,7 +23,9 @@ __all__ = ['CACHE_FIELDS', 'PNG_PARAMS', 'build_cache', 'load_manifest', 'cache_
 
 # %% ../nbs/03a_cache.ipynb #a70b9c13
 CACHE_FIELDS = ('mode', 'image_size', 'image_width', 'roi_margin', 'clahe_clip', 'shard_size')
-PNG_PARAMS = (cv2.IMWRITE_PNG_COMPRESSION, 0, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE)   # stored PNG: decodes 5x faster
+# stored PNG (no compression) decodes 5x faster; OpenCV 4.12+ can also drop the row filter (older ones lack the flag)
+PNG_PARAMS = (cv2.IMWRITE_PNG_COMPRESSION, 0) + ((cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE)
+                                                 if hasattr(cv2, 'IMWRITE_PNG_FILTER') else ())
 
 def _cfg_subset(cfg:Config)->dict: return {**{k: getattr(cfg, k) for k in CACHE_FIELDS}, 'png': list(PNG_PARAMS)}
 def _sha(obj)->str: return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()

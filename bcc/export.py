@@ -5,7 +5,7 @@
 # %% ../nbs/07_export.ipynb #18b8af4d
 from __future__ import annotations
 from .core import Config, atomic_write
-import json, os, shutil, tempfile
+import inspect, json, os, shutil, tempfile
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np
@@ -15,6 +15,8 @@ import keras, tensorflow as tf
 __all__ = ['export_serving', 'serving_command', 'rest_body']
 
 # %% ../nbs/07_export.ipynb #f61ae24d
+_QUIET_WRITE = {'verbose': False} if 'verbose' in inspect.signature(keras.export.ExportArchive.write_out).parameters else {}   # Keras 3.6+
+
 def export_serving(model:keras.Model, # a bcc model: input `image`, output `probability`
                    base_dir:str|Path, # model base folder that TF Serving watches; the version goes below it
                    version:int|None=None, # version number; None = one more than the highest there
@@ -35,7 +37,7 @@ def export_serving(model:keras.Model, # a bcc model: input `image`, output `prob
     try:
         log, level = tf.get_logger(), tf.get_logger().level
         log.setLevel('ERROR')                                          # no 'Assets written to <temp dir>'
-        try: arch.write_out(str(tmp/'model'), verbose=False)
+        try: arch.write_out(str(tmp/'model'), **_QUIET_WRITE)
         finally: log.setLevel(level)
         extra = dict(config=None if cfg is None else asdict(cfg), threshold=threshold,
                      input=dict(name='image', shape=[h, w, c], dtype='float32', range='0..255'))
