@@ -1,9 +1,9 @@
 from configparser import ConfigParser
 import setuptools, shlex
-from packaging.version import Version
 
-# nbdev 2's setup.py, with `pkg_resources` (gone in setuptools 81+) replaced by `packaging`
-assert Version(setuptools.__version__) >= Version('36.2')
+# nbdev 2's setup.py, with `pkg_resources` (gone in setuptools 81+) replaced by a plain version compare (a fresh venv
+# has no `packaging` for setup.py to import, and pip must get as far as `python_requires` to name the Python it needs)
+assert tuple(int(v) for v in setuptools.__version__.split('.')[:2]) >= (36, 2)
 
 config = ConfigParser(delimiters=['='])
 config.read('settings.ini', encoding='utf-8')
