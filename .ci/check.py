@@ -306,7 +306,7 @@ def check_browser():
 CI_ENVS = Path(os.environ.get('BCC_CI_ENVS') or Path.home()/'.cache'/'bcc-ci')   # the venvs, reused while their specification holds
 PYENV = Path(os.environ.get('PYENV_ROOT') or Path.home()/'.pyenv')/'versions'
 COLAB = ('3.12', {'tensorflow': '2.19', 'keras': '3.10', 'numpy': '2.1', 'pandas': '2.2'})   # Google Colab's runtime (2025)
-ENV_NOTEBOOKS = ('00_core.', '03_preprocessing', '04_training', '05_evaluation', '06_explain', '07_export')
+ENV_NOTEBOOKS = ('00_core.ipynb', '03_preprocessing.ipynb', '04_training.ipynb', '05_evaluation.ipynb', '06_explain.ipynb', '07_export.ipynb')
 DOCS_ONLY = {'smalldocs', 'voila', 'selenium'}   # dev requirements the docs and browser checks need, not the notebook tests
 SHOWN = ('tensorflow', 'keras', 'numpy', 'pandas', 'pydicom', 'opencv-python-headless', 'scipy', 'scikit-learn', 'scikit-image', 'matplotlib', 'pillow')
 
