@@ -370,20 +370,21 @@ def make_env(name)->tuple:
     return py, time.time() - t, v.stdout.strip(), v.stderr[-2000:]
 
 
-def check_env(name, install):
-    "bcc at one set of versions: its venv installs, `bcc_demo --epochs 1` runs, and the notebook subset passes."
+def check_env(name, install, only=None):
+    "bcc at one set of versions: its venv installs, `bcc_demo --epochs 1` runs, and the notebook subset (or `only`, without the demo) passes."
     try: py, secs, versions, err = install.result()
     except Exception as e: py, secs, versions, err = None, 0, '', f"{type(e).__name__}: {e}"
     series, pins, _ = env_spec(name)
     record(f"{name}: venv installs (Python {series}; {', '.join(pins)})", py is not None, secs, err)
     if py is None: return
     print(f"{name}: {versions}", flush=True)
+    if only: return check_notebooks(only=only, python=str(py), label=f'{name} notebook')
     t = time.time()
     with tempfile.TemporaryDirectory() as d:
         env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2', 'BCC_QUIET': '1'}
         r = subprocess.run([str(py.parent/'bcc_demo'), '--epochs', '1'], cwd=d, env=env, capture_output=True, text=True)
     record(f'{name}: bcc_demo --epochs 1', r.returncode == 0, time.time() - t, (r.stdout + r.stderr).strip()[-1500:])
-    check_notebooks(n_workers=None, only=ENV_NOTEBOOKS, python=str(py), label=f'{name} notebook')
+    check_notebooks(only=ENV_NOTEBOOKS, python=str(py), label=f'{name} notebook')
 
 
 def main():
@@ -391,7 +392,7 @@ def main():
     ap.add_argument('what', nargs='*', default=['export', 'clean', 'imports', 'architecture', 'dependencies', 'outputs', 'readme', 'notebooks', 'docs', 'browser',
                                                 'minimum', 'colab'])
     ap.add_argument('--flags', nargs='*', default=[], help='test flags to run anyway (slow, gpu, data)')
-    ap.add_argument('--only', nargs='*', help='substrings of the notebook names to test')
+    ap.add_argument('--only', nargs='*', help='substrings of the notebook names to test (minimum, colab: those instead of the demo and their subset)')
     ap.add_argument('--write', action='store_true', help='with readme: write README.md')
     ap.add_argument('--n_workers', type=int, default=None)
     a = ap.parse_args()
@@ -403,7 +404,7 @@ def main():
     envs = [w for w in ('minimum', 'colab') if w in a.what]
     pool = ThreadPoolExecutor(max(1, len(envs)))       # the venv installs (~10 min each when cold) overlap the other steps
     installs = {w: pool.submit(make_env, w) for w in envs}
-    steps.update({w: (lambda w=w: check_env(w, installs[w])) for w in envs})
+    steps.update({w: (lambda w=w: check_env(w, installs[w], a.only)) for w in envs})
     for w in a.what: steps[w]()
     pool.shutdown()
     n_fail = sum(not ok for _, ok, _, _ in results)
