@@ -18,19 +18,33 @@ from .stream import make_dataset
 from .synthetic import ceiling_auc, synthetic_truth
 
 # %% auto #0
-__all__ = ['PIXEL_STATISTICS', 'cache_pixels', 'pixel_statistics', 'image_auc', 'pixel_audit', 'best_pixel_statistic',
-           'radiomics_features', 'radiomics_baseline', 'split_ceiling', 'run_baselines']
+__all__ = ['PIXEL_STATISTICS', 'cache_pixels', 'cache_features', 'pixel_statistics', 'image_auc', 'pixel_audit',
+           'best_pixel_statistic', 'radiomics_features', 'radiomics_baseline', 'split_ceiling', 'run_baselines']
 
 # %% ../nbs/03c_baselines.ipynb #fd9a1e53
 def cache_pixels(cache_dir, # a folder written by `build_cache`
                  split:str, # 'train', 'val' or 'test'
+                 batch_size:int=16, # images read at a time
                 )->tuple:
     "The cached images of `split` as uint8 (N, H, W) and their `cache_table` records, in the same order."
     xs, ids = [], []
-    for x, _, rid in make_dataset(cache_dir, split, batch_size=256, with_ids=True):
+    for x, _, rid in make_dataset(cache_dir, split, batch_size, with_ids=True):
         xs.append(np.asarray(x[..., 0], np.uint8)); ids += [r.decode() for r in np.asarray(rid).reshape(-1)]
     table = cache_table(cache_dir, split).set_index('record_id').loc[ids].reset_index()
     return np.concatenate(xs), table
+
+# %% ../nbs/03c_baselines.ipynb #b659a6f6
+def cache_features(cache_dir, # a folder written by `build_cache`
+                   split:str, # 'train', 'val' or 'test'
+                   featurize, # uint8 images (B, H, W) -> a DataFrame with one row per image
+                   batch_size:int=16, # images in memory at a time
+                  )->tuple:
+    "(features, records): `featurize` applied batch by batch to the cached images of `split`, and their `cache_table` rows."
+    fs, ids = [], []
+    for x, _, rid in make_dataset(cache_dir, split, batch_size, with_ids=True):
+        fs.append(featurize(np.asarray(x[..., 0], np.uint8))); ids += [r.decode() for r in np.asarray(rid).reshape(-1)]
+    table = cache_table(cache_dir, split).set_index('record_id').loc[ids].reset_index()
+    return pd.concat(fs, ignore_index=True), table
 
 # %% ../nbs/03c_baselines.ipynb #7cafc9d9
 PIXEL_STATISTICS = {'mean': lambda f: f.mean(1), 'std': lambda f: f.std(1), 'max': lambda f: f.max(1),
@@ -61,13 +75,16 @@ def pixel_audit(cache_dir, # a folder written by `build_cache`
                 splits=('train', 'val', 'test'), # the splits to audit
                 level:str='record', # 'record' (each cached window or image) or 'image' (highest record per image)
                 data:dict|None=None, # {split: (x, table)} already read by `cache_pixels`; read here when None
+                features:dict|None=None, # {split: (features, table)} from `cache_features` (with the `pixel_statistics` columns)
                )->pd.DataFrame:
     "ROC AUC of each pixel statistic (rows) against the label, per split (columns)."
     if level not in ('record', 'image'): raise ValueError(f"level must be 'record' or 'image', not {level!r}")
     out = {}
     for s in splits:
-        x, t = data[s] if data else cache_pixels(cache_dir, s)
-        out[s] = {k: image_auc(t, v) if level == 'image' else _auc(t.label, v) for k, v in pixel_statistics(x).items()}
+        if features: st, t = features[s]
+        elif data: st, t = pixel_statistics(data[s][0]), data[s][1]
+        else: st, t = cache_features(cache_dir, s, pixel_statistics)
+        out[s] = {k: image_auc(t, st[k]) if level == 'image' else _auc(t.label, st[k]) for k in PIXEL_STATISTICS}
     return pd.DataFrame(out)
 
 def best_pixel_statistic(audit:pd.DataFrame, # from `pixel_audit`
@@ -102,15 +119,17 @@ def radiomics_features(x:np.ndarray, # uint8 images (N, H, W), e.g. ROI windows
 # %% ../nbs/03c_baselines.ipynb #aa9e8f86
 def radiomics_baseline(cache_dir, # a folder written by `build_cache`
                        C:float=1.0, # inverse regularisation of the logistic regression (fixed, not tuned)
-                       data:dict|None=None, # {split: (x, table)} already read by `cache_pixels`; read here when None
+                       data:dict|None=None, # {split: (x, table)} already read by `cache_pixels`
+                       features:dict|None=None, # {split: (features, table)} from `cache_features` (with the `radiomics_features` columns)
                       )->dict:
     "Logistic regression on `radiomics_features` fitted on train: ROC AUC on val and test, per record and per image."
-    data = data or {s: cache_pixels(cache_dir, s) for s in ('train', 'val', 'test')}
-    feats = {s: radiomics_features(x) for s, (x, _) in data.items()}
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000)).fit(feats['train'], data['train'][1].label)
+    if data: features = {s: (radiomics_features(x), t) for s, (x, t) in data.items()}
+    features = features or {s: cache_features(cache_dir, s, radiomics_features) for s in ('train', 'val', 'test')}
+    cols = [c for c in features['train'][0].columns if c not in PIXEL_STATISTICS]   # the radiomics columns
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000)).fit(features['train'][0][cols], features['train'][1].label)
     out = {}
     for s in ('val', 'test'):
-        p, t = model.predict_proba(feats[s])[:, 1], data[s][1]
+        p, t = model.predict_proba(features[s][0][cols])[:, 1], features[s][1]
         out[s] = dict(record=_auc(t.label, p), image=image_auc(t, p))
     return out
 
@@ -122,11 +141,13 @@ def split_ceiling(cfg:Config, # a run's config: synthetic data when `data_root` 
     return None if cfg.data_root else ceiling_auc(synthetic_truth(cfg.dataset_root), 'image', image_ids)
 
 def run_baselines(cfg:Config, # the run's config (its cache and data)
+                  batch_size:int=16, # images in memory at a time (the cache is streamed, each split read once)
                  )->dict:
     "A run's test baselines: the best pixel statistic, the radiomics model and, on synthetic data, the ceiling."
-    data = {s: cache_pixels(cfg.cache_dir, s) for s in ('train', 'val', 'test')}   # read each split once
-    name, auc = best_pixel_statistic(pixel_audit(cfg.cache_dir, ('test',), level='image', data=data), 'test')
-    rad = radiomics_baseline(cfg.cache_dir, data=data)
+    both = lambda x: pd.concat([pixel_statistics(x), radiomics_features(x)], axis=1)
+    feats = {s: cache_features(cfg.cache_dir, s, both, batch_size) for s in ('train', 'val', 'test')}
+    name, auc = best_pixel_statistic(pixel_audit(cfg.cache_dir, ('test',), level='image', features=feats), 'test')
+    rad = radiomics_baseline(cfg.cache_dir, features=feats)
     return dict(ceiling_roc_auc=split_ceiling(cfg, cache_table(cfg.cache_dir, 'test').image_id.unique()),
                 pixel_statistic=name, pixel_statistic_roc_auc=auc, radiomics_roc_auc=rad['test']['image'],
                 radiomics_val_roc_auc=rad['val']['image'])

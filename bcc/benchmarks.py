@@ -4,17 +4,60 @@
 
 # %% ../nbs/09a_benchmarks.ipynb #791190d7
 from __future__ import annotations
+import contextlib, io, json, os, subprocess, sys, tempfile
+from pathlib import Path
+from .core import Config
 from .cli import command
+from .cache import cache_table, prepare_data
+from .run import RUN, save_model, write_json
+from .train import check_inputs
 from .bench import bench_preprocess, bench_cache
-from .model import bench_train
+from .model import bench_train, build_model
 from .predict import bench_predict
 from .learning import bench_learn
 
 # %% auto #0
-__all__ = ['BENCHES', 'bcc_bench']
+__all__ = ['BENCHES', 'bench_evaluate', 'bcc_bench']
+
+# %% ../nbs/09a_benchmarks.ipynb #c2a3960c
+_EVAL_MEM = """
+import json, resource, sys
+from bcc.evaluate import evaluate_run
+evaluate_run(sys.argv[1], n_bootstrap=int(sys.argv[2]), eval_batch_size=int(sys.argv[3]) or None)
+print(json.dumps(dict(peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
+"""
+
+def _untrained_run(cfg:Config)->Path:
+    "A run folder on `cfg`'s data (made when missing) holding an untrained VGG16."
+    with contextlib.redirect_stdout(io.StringIO()): cfg = prepare_data(cfg)
+    run, info = Path(cfg.run_dir), check_inputs(cfg)
+    cfg.save(run/RUN.config); save_model(build_model(cfg, 'float32'), run/RUN.best)
+    write_json(run/RUN.info, {**info, 'status': 'finished', 'epochs_done': 0, 'policy': 'float32'})
+    return run
+
+def bench_evaluate(sizes:tuple=(24, 72), # synthetic patients of each dataset evaluated
+                   image_size:int=512, # image height and width in pixels
+                   eval_batch_size:int=0, # images per prediction batch; 0 = `Config`'s default
+                   n_bootstrap:int=100, # bootstrap resamples
+                   work:str='', # folder for the datasets and runs (default: a temporary one)
+                  )->dict:
+    "Peak resident memory (MB) of evaluating a run in a fresh process, on synthetic datasets of `sizes` patients."
+    work, out = Path(work or tempfile.mkdtemp(prefix='bcc_bench_eval_')), {}
+    env = {**os.environ, 'BCC_QUIET': '1', 'TF_CPP_MIN_LOG_LEVEL': '3'}
+    for n in sizes:
+        cfg = Config(work_dir=str(work/f"p{n}"), synthetic_patients=n, image_size=image_size, weights='none', workers=1)
+        run = _untrained_run(cfg)
+        r = subprocess.run([sys.executable, '-c', _EVAL_MEM, str(run), str(n_bootstrap), str(eval_batch_size)],
+                           capture_output=True, text=True, env=env)
+        if r.returncode: raise RuntimeError(f"evaluation of {run} failed: {r.stderr.strip().splitlines()[-1:]}")
+        c = {s: len(cache_table(cfg.cache_dir, s)) for s in ('train', 'val', 'test')}
+        out[n] = dict(images=sum(c.values()), predicted=c['val'] + c['test'], peak_mb=round(json.loads(r.stdout.strip().splitlines()[-1])['peak_mb']))
+    print(f"peak memory of an evaluation at {image_size} px: " + '; '.join(
+        f"{n} patients ({d['images']} images, {d['predicted']} predicted) {d['peak_mb']} MB" for n, d in out.items()))
+    return out
 
 # %% ../nbs/09a_benchmarks.ipynb #b3a6a7b1
-BENCHES = dict(preprocess=bench_preprocess, cache=bench_cache, train=bench_train, predict=bench_predict,
+BENCHES = dict(preprocess=bench_preprocess, cache=bench_cache, train=bench_train, predict=bench_predict, evaluate=bench_evaluate,
                learn=(bench_learn, ('synthetic_patients', 'image_size', 'epochs', 'batch_size', 'lr_finetune', 'n_bootstrap')))
 
 @command(subcommands=BENCHES)

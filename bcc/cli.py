@@ -137,7 +137,7 @@ FIELDS = dict(data=('data_root', 'layout', 'work_dir', 'synthetic_patients'),
               cache=('shard_size', 'workers', 'max_skipped_frac'),
               train=('run_name', 'backbone', 'vit_patch', 'vit_depth', 'weights', 'dense_units', 'dropout', 'batch_size', 'epochs', 'warmup_epochs', 'lr_warmup',
                      'lr_finetune', 'finetune_blocks', 'loss', 'class_weights', 'augment', 'mixed_precision', 'xla', 'deterministic'),
-              evaluate=('threshold_method', 'target_sensitivity', 'n_bootstrap', 'min_class_patients'))
+              evaluate=('threshold_method', 'target_sensitivity', 'n_bootstrap', 'min_class_patients', 'eval_batch_size'))
 
 # %% ../nbs/00_core_cli.ipynb #86d20c03
 def run_console_script(*args:str, # the command and its arguments, e.g. 'bcc_split', '--help'

@@ -47,6 +47,7 @@ class Config:
     dense_units: int = 256        # units of the dense layer of the head
     dropout: float = 0.5          # dropout before and after the dense layer
     batch_size: int = 16          # images per batch
+    eval_batch_size: int = 2      # images per batch when predicting (evaluation, baselines): caps memory, about 0.35 GB an image at 512 px
     epochs: int = 12              # total epochs: warm-up plus fine-tuning
     warmup_epochs: int = 3        # epochs with the backbone frozen (the head alone trains)
     lr_warmup: float = 1e-3       # learning rate of the warm-up phase

@@ -21,7 +21,8 @@ from .report import write_report, data_accounting, split_facts
 from .baselines import run_baselines
 
 # %% auto #0
-__all__ = ['check_run_split', 'check_predictions', 'predict', 'evaluate_run', 'compare_runs', 'best_run', 'bcc_evaluate']
+__all__ = ['TTA_FLIPS', 'check_run_split', 'check_predictions', 'tta_flips', 'predict', 'evaluate_run', 'compare_runs',
+           'best_run', 'bcc_evaluate']
 
 # %% ../nbs/05_evaluation.ipynb #1cce47fa
 def check_run_split(run_dir, # run folder with config.json and run.json
@@ -50,40 +51,58 @@ def check_predictions(pred:pd.DataFrame, # predictions of one split
                                + ', '.join(f"{p} ({v})" for p, v in bad[:10]))
 
 # %% ../nbs/05_evaluation.ipynb #42cb0649
+TTA_FLIPS = {'whole': ('up-down',), 'roi': ('up-down', 'left-right', 'both')}   # flips that keep the normalised orientation
+_AXES = {'up-down': (1,), 'left-right': (2,), 'both': (1, 2)}                   # axes of a (B, H, W, C) batch
+
+def tta_flips(mode:str, # 'whole' or 'roi' (`Config.mode`)
+             )->tuple:
+    "The flips averaged at test time in `mode`: those that keep `bcc.preprocess`'s orientation (the training augmentation's)."
+    if mode not in TTA_FLIPS: raise ValueError(f"mode {mode!r}: use one of {', '.join(TTA_FLIPS)}")
+    return TTA_FLIPS[mode]
+
+def _probabilities(model, x)->np.ndarray:
+    return np.asarray(model(x, training=False), dtype=float).reshape(-1)
+
 def predict(model, # a Keras model from `bcc.run.load_run` (input `image`, output `probability`)
             cfg:Config, # the run's config (cache folder, index folder, batch size)
             split:str, # 'train', 'val' or 'test'
             images:pd.DataFrame|None=None, # image table; default `load_index(cfg.index_dir)`
+            tta:bool=False, # also predict the flips of `tta_flips(cfg.mode)` and add their mean as `probability_tta`
            )->pd.DataFrame:
-    "Predictions table (`PRED_COLUMNS`) of one split of the run's cache."
-    table = cache_table(cfg.cache_dir, split)
+    "Predictions table (`PRED_COLUMNS`, + `probability_tta`) of one split of the run's cache, `cfg.eval_batch_size` images at a time."
+    table, bs, flips = cache_table(cfg.cache_dir, split), cfg.eval_batch_size, tta_flips(cfg.mode) if tta else ()
     if not len(table): raise ValueError(f"{cfg.cache_dir}: no {split} records in the cache")
-    ds = make_dataset(cfg.cache_dir, split, batch_size=cfg.batch_size, with_ids=True)
-    ids, probs = [], []
-    for x, _, rid in progress(ds, desc=f"predict {split}", total=math.ceil(len(table) / cfg.batch_size)):
-        probs.append(np.asarray(model(x, training=False), dtype=float).reshape(-1))
+    ds = make_dataset(cfg.cache_dir, split, batch_size=bs, with_ids=True)
+    ids, probs, avg = [], [], []
+    for x, _, rid in progress(ds, desc=f"predict {split}" + (' (+ flips)' if tta else ''), total=math.ceil(len(table) / bs)):
+        x = np.asarray(x); probs.append(_probabilities(model, x))
+        if tta: avg.append(np.mean([probs[-1]] + [_probabilities(model, np.ascontiguousarray(np.flip(x, _AXES[f]))) for f in flips], axis=0))
         ids += [r.decode() if isinstance(r, bytes) else str(r) for r in np.asarray(rid).reshape(-1).tolist()]
-    pr = pd.DataFrame({'record_id': ids, 'probability': np.concatenate(probs)}).merge(
+    pr = pd.DataFrame({'record_id': ids, 'probability': np.concatenate(probs),
+                       **({'probability_tta': np.concatenate(avg)} if tta else {})}).merge(
         table[['record_id', 'image_id', 'patient_id', 'label']], on='record_id', how='left', validate='one_to_one')
     if pr['image_id'].isna().any(): raise ValueError(f"{cfg.cache_dir}: dataset records missing from the {split} cache table")
     per_image = pr.groupby('image_id', as_index=False, sort=False).agg(
-        patient_id=('patient_id', 'first'), label=('label', 'max'), probability=('probability', 'max'))
+        patient_id=('patient_id', 'first'), label=('label', 'max'), probability=('probability', 'max'),
+        **({'probability_tta': ('probability_tta', 'max')} if tta else {}))
     if images is None: images = load_index(cfg.index_dir)[0]
     cols = ['image_id', 'side', 'view', 'abnormality_type', 'density']
     out = per_image.merge(images[cols].drop_duplicates('image_id'), on='image_id', how='left', validate='one_to_one')
     if out['side'].isna().any():
         raise ValueError(f"{cfg.index_dir}: {out['side'].isna().sum()} cached image(s) not in the image table, e.g. {out.image_id[out.side.isna()].iloc[0]}")
-    return out.astype({'label': int, 'density': 'Int64'})[PRED_COLUMNS]
+    return out.astype({'label': int, 'density': 'Int64'})[PRED_COLUMNS + (['probability_tta'] if tta else [])]
 
 # %% ../nbs/05_evaluation.ipynb #8089dfcc
 def evaluate_run(run_dir, # run folder written by `bcc.train.train`
                  n_bootstrap:int|None=None, # bootstrap resamples; default: the run's `n_bootstrap`
                  seed:int|None=None, # bootstrap seed; default: the run's `seed`
                  images:pd.DataFrame|None=None, # image table; default `load_index(cfg.index_dir)`
+                 eval_batch_size:int|None=None, # images per prediction batch; default: the run's `eval_batch_size`
                 )->dict:
     "Evaluate a trained run on its validation and test patients; write predictions, metrics, figures and report."
     run_dir = Path(run_dir)
     cfg, info = read_run(run_dir)
+    if eval_batch_size: cfg = cfg.update(eval_batch_size=eval_batch_size)
     if images is None: images = load_index(cfg.index_dir)[0]
     split = check_run_split(run_dir, images)
     if info.get('cache_hash') and (h := cache_hash(cfg.cache_dir)) != info['cache_hash']:
@@ -92,11 +111,12 @@ def evaluate_run(run_dir, # run folder written by `bcc.train.train`
     model = load_run(run_dir)[1]
     preds = {}
     for which in ('val', 'test'):
-        preds[which] = predict(model, cfg, which, images)
+        preds[which] = predict(model, cfg, which, images, tta=True)
         check_predictions(preds[which], split, which)
         atomic_write(run_dir/RUN.predictions(which), preds[which].to_csv(index=False))
-    return write_report(preds['val'], preds['test'], run_dir, cfg, info, n_bootstrap, seed, baselines=run_baselines(cfg),
-                        split=split_facts(cfg.split_file, split, images), images=data_accounting(cfg, split, images, preds))
+    return write_report(preds['val'], preds['test'], run_dir, cfg, info, n_bootstrap, seed, baselines=run_baselines(cfg, cfg.eval_batch_size),
+                        split=split_facts(cfg.split_file, split, images), images=data_accounting(cfg, split, images, preds),
+                        tta_flips=tta_flips(cfg.mode))
 
 # %% ../nbs/05_evaluation.ipynb #4aa7ccda
 def _num(v): return math.nan if v is None else v
@@ -132,11 +152,15 @@ def best_run(run_dirs:list, # evaluated run folders (with metrics.json)
 def bcc_evaluate(run_dir:str, # run folder written by bcc_train
                  n_bootstrap:int=None, # bootstrap resamples (default: the run's config)
                  seed:int=None, # bootstrap seed (default: the run's config)
+                 eval_batch_size:int=None, # images per prediction batch; fewer use less memory (default: the run's config, 2)
                 ):
     "Evaluate a trained run: predictions, metrics with patient-bootstrap intervals, figures and report.md."
-    m = evaluate_run(run_dir, n_bootstrap, seed)
+    m = evaluate_run(run_dir, n_bootstrap, seed, eval_batch_size=eval_batch_size)
     print(f"threshold {m['threshold']:.4f} (fixed on validation); test: {m['counts']['test']}")
     for k, d in m['test'].items():
         print(f"  {k:12s} " + ('n/a' if math.isnan(d['value']) else f"{d['value']:.3f}  " +
               (f"({d['lo']:.3f}-{d['hi']:.3f})" if not math.isnan(d['lo']) else f"({d['note'] or 'no interval'})")))
+    t = m['tta']['image']
+    print(f"  roc_auc with flip averaging ({', '.join(m['tta']['flips'])}): {t['tta']['value']:.3f}, difference {t['difference']['value']:+.3f}"
+          + (f" ({t['difference']['lo']:+.3f} to {t['difference']['hi']:+.3f})" if not math.isnan(t['difference']['lo']) else ''))
     print(f"written: {Path(run_dir)/RUN.metrics}, {Path(run_dir)/RUN.report}, {Path(run_dir)/RUN.figures}")

@@ -10,7 +10,7 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['PRED_COLUMNS', 'METRICS', 'synthetic_predictions', 'cumulative_counts', 'weighted_metrics', 'binary_metrics',
-           'choose_threshold', 'patient_bootstrap', 'class_patients', 'bootstrap_metrics']
+           'choose_threshold', 'patient_bootstrap', 'class_patients', 'bootstrap_metrics', 'paired_auc']
 
 # %% ../nbs/05_metrics.ipynb #90150425
 PRED_COLUMNS = ['image_id', 'patient_id', 'side', 'view', 'abnormality_type', 'density', 'label', 'probability']
@@ -156,3 +156,25 @@ def bootstrap_metrics(df:pd.DataFrame, # predictions table with `label`, `probab
     boot = weighted_metrics(y, p, patient_bootstrap(df[group], n, seed), threshold)
     return {k: dict(zip(('value', 'lo', 'hi'), (point[k], *_interval(boot[k], ci))), n_boot=n,
                     n_dropped=int(np.isnan(boot[k]).sum()), note='') for k in METRICS}
+
+# %% ../nbs/05_metrics.ipynb #12d8e0ae
+def paired_auc(df:pd.DataFrame, # predictions table with `label`, `group` and the two score columns
+               a:str='probability', # the first score (e.g. without TTA)
+               b:str='probability_tta', # the second score (e.g. with TTA)
+               n:int=1000, # bootstrap resamples
+               seed:int=42, # random seed
+               ci:float=0.95, # coverage of the intervals
+               group:str='patient_id', # column whose values are resampled
+               min_patients:int=5, # fewer patients than this with a malignant image, or without one: no interval
+              )->dict:
+    "ROC AUC of `a`, of `b` and of their difference `b - a`, each {value, lo, hi}, from the same patient resamples."
+    y, (pos, neg) = df['label'].to_numpy(), class_patients(df, group)
+    auc = lambda s, w=None: weighted_metrics(y, df[s].to_numpy(), w)['roc_auc']
+    point = {a: float(auc(a)[0]), b: float(auc(b)[0])}
+    point['difference'] = point[b] - point[a]
+    if min(pos, neg) < min_patients:
+        note = f"no interval: {pos} patient(s) with a malignant image and {neg} without (need {min_patients} of each)"
+        return {k: dict(value=v, lo=math.nan, hi=math.nan) for k, v in point.items()} | dict(n_boot=0, note=note)
+    w = patient_bootstrap(df[group], n, seed)
+    boot = {a: auc(a, w), b: auc(b, w)}; boot['difference'] = boot[b] - boot[a]
+    return {k: dict(zip(('value', 'lo', 'hi'), (point[k], *_interval(boot[k], ci)))) for k in point} | dict(n_boot=n, note='')

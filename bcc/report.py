@@ -12,12 +12,12 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from .core import Config, atomic_path, atomic_write
 from .cache import cache_table
-from .metrics import METRICS, PRED_COLUMNS, bootstrap_metrics, choose_threshold
+from .metrics import METRICS, PRED_COLUMNS, bootstrap_metrics, choose_threshold, paired_auc
 from .figures import FIGURES, curve_bands, plot_roc, plot_pr, plot_confusion, plot_calibration, plot_histograms
 from .run import RUN, merge_metrics
 
 # %% auto #0
-__all__ = ['SUBGROUPS', 'NAMES', 'aggregate', 'table_counts', 'subgroup_metrics', 'compute_metrics', 'split_facts',
+__all__ = ['SUBGROUPS', 'NAMES', 'aggregate', 'table_counts', 'subgroup_metrics', 'compute_metrics', 'tta_metrics', 'split_facts',
            'data_accounting', 'render_report', 'write_report']
 
 # %% ../nbs/05a_report.ipynb #ef09f846
@@ -88,6 +88,7 @@ def compute_metrics(val:pd.DataFrame, # validation predictions (fix the threshol
                     cfg:Config|None=None, # threshold method, target sensitivity, bootstrap size and seed
                     n_bootstrap:int|None=None, # resamples; default `cfg.n_bootstrap`
                     seed:int|None=None, # random seed; default `cfg.seed`
+                    tta_flips:list|tuple|None=None, # the flips behind `probability_tta`, when the test predictions have it
                    )->dict:
     "Thresholds on validation and test metrics with intervals at image, breast and patient level, and subgroups."
     cfg = cfg or Config()
@@ -104,6 +105,24 @@ def compute_metrics(val:pd.DataFrame, # validation predictions (fix the threshol
         if level == 'image': out.update(r)
         else: out[level] = r
     out['subgroups'] = subgroup_metrics(test, out['threshold'], n, seed, cfg.min_class_patients).to_dict('records')
+    if 'probability_tta' in test: out['tta'] = tta_metrics(test, tta_flips, n, seed, cfg.min_class_patients)
+    return out
+
+# %% ../nbs/05a_report.ipynb #7f89b847
+def tta_metrics(test:pd.DataFrame, # test predictions with `probability` and `probability_tta`
+                flips:list|tuple|None=None, # the flips averaged (`bcc.evaluate.tta_flips`), recorded with the figures
+                n:int=1000, # bootstrap resamples
+                seed:int=42, # random seed
+                min_patients:int=5, # fewer patients of a class than this: no intervals
+               )->dict:
+    "Test ROC AUC without (`plain`) and with (`tta`) flip averaging, and their difference, each with an interval; image and breast level."
+    if 'probability_tta' not in test: raise ValueError("test predictions: no probability_tta column (predict with tta=True)")
+    b = aggregate(test, 'breast')
+    b['probability_tta'] = aggregate(test.assign(probability=test['probability_tta']), 'breast')['probability'].to_numpy()
+    names = {'probability': 'plain', 'probability_tta': 'tta'}
+    out = {'flips': list(flips) if flips is not None else None}
+    for level, df in (('image', test), ('breast', b)):
+        out[level] = {names.get(k, k): v for k, v in paired_auc(df, n=n, seed=seed, min_patients=min_patients).items()}
     return out
 
 # %% ../nbs/05a_report.ipynb #dc6e4426
@@ -206,6 +225,22 @@ def _baselines_md(m:dict)->list:
             ['radiomics (shape and texture features, logistic regression)', f(b['radiomics_roc_auc']), f"fitted on train; validation {f(b.get('radiomics_val_roc_auc'))}"]]
     return ['', '## Baselines (test images, ROC AUC)', '', _md_table(rows, ['', 'ROC AUC', 'note'])]
 
+def _tta_md(m:dict)->list:
+    "The report's TTA section: test ROC AUC without and with flip averaging, their difference, the flips and why those."
+    t = m.get('tta')
+    if not t: return []
+    fl = t.get('flips') or []
+    why = ("ROI windows have no fixed orientation (a lesion looks the same mirrored or upside down), so every flip is "
+           "averaged" if 'left-right' in fl else "whole mammograms are flipped so that every breast faces the same way; only the "
+           "up-down flip keeps that orientation (the chest wall stays on its side), so only it is averaged"
+           if fl else "the flips were not recorded")
+    rows = [[lv, _ci(t[lv]['plain']), _ci(t[lv]['tta']), _ci(t[lv]['difference'])] for lv in ('image', 'breast')]
+    note = f" Intervals n/a: {t['image']['note'].removeprefix('no interval: ')}." if t['image'].get('note') else ''
+    return ['', '## Flip averaging at test time (TTA, test ROC AUC)', '',
+            f"Each test image is also predicted flipped ({', '.join(fl) or 'unknown'}) and the probabilities are averaged: {why}. "
+            f"The difference is read on the same patient resamples.{note} The thresholds and the other metrics above are those "
+            "without TTA.", '', _md_table(rows, ['level', 'without TTA', 'with TTA', 'difference (with - without)'])]
+
 # %% ../nbs/05a_report.ipynb #0700c015
 def _images_md(m:dict)->list:
     "The report's accounting of each split's images, and the excluded test images by name."
@@ -259,7 +294,7 @@ def render_report(m:dict, # the metrics from `compute_metrics`
     sub = ['', '## Subgroups (test images, image threshold)', '',
            _md_table(sg, ['subgroup', 'images', 'patients', 'malignant', 'ROC AUC', 'sensitivity', 'specificity',
                           'one-class resamples dropped (ROC AUC)', 'note'])]
-    return '\n'.join(head + [table, '', _dropped_md(m)] + _baselines_md(m) + _images_md(m) + sub + _figures_md(run_dir) +
+    return '\n'.join(head + [table, '', _dropped_md(m)] + _baselines_md(m) + _tta_md(m) + _images_md(m) + sub + _figures_md(run_dir) +
                      ['', _model_card(m, cfg, info), ''])
 
 # %% ../nbs/05a_report.ipynb #7528afb7
@@ -273,10 +308,11 @@ def write_report(val:pd.DataFrame, # validation predictions
                  baselines:dict|None=None, # the run's baselines (`bcc.baselines.run_baselines`), reported beside the model
                  split:dict|None=None, # what the split file says (`split_facts`), for the model card
                  images:dict|None=None, # each split's images accounted for (`data_accounting`)
+                 tta_flips:list|tuple|None=None, # the flips behind the test predictions' `probability_tta` (`bcc.evaluate.tta_flips`)
                 )->dict:
     "Compute the metrics and write `metrics.json`, `figures/*.png` and `report.md` into `out_dir`."
     cfg, info, out = cfg or Config(), info or {}, Path(out_dir)
-    m = compute_metrics(val, test, cfg, n_bootstrap, seed)
+    m = compute_metrics(val, test, cfg, n_bootstrap, seed, tta_flips)
     if baselines is not None: m['baselines'] = baselines
     if split is not None: m['split'] = split
     if images is not None: m['images'] = images

@@ -101,7 +101,7 @@ def load_run(run_dir, # a run folder written by `bcc.train.train`
     return cfg, load_model(Path(run_dir)/RUN.best, info.get('policy', 'float32')), info
 
 # %% ../nbs/04_run.ipynb #e42b6694
-NOT_TRAINING = {'workers', 'threshold_method', 'target_sensitivity', 'n_bootstrap', 'min_class_patients', 'max_skipped_frac'}
+NOT_TRAINING = {'workers', 'threshold_method', 'target_sensitivity', 'n_bootstrap', 'min_class_patients', 'max_skipped_frac', 'eval_batch_size'}
 
 def previous_run(cfg:Config, # the settings of the run about to train
                  resume:bool=True, # an unfinished run continues (False: it starts over)
