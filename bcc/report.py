@@ -177,6 +177,9 @@ def _md_table(rows:list[list], header:list[str])->str:
     return '\n'.join(lines + ['| ' + ' | '.join(str(c) for c in r) + ' |' for r in rows])
 
 # %% ../nbs/05a_report.ipynb #2bef5587
+def _backbone_text(cfg:Config)->str:
+    return f"ViT-Tiny ({cfg.vit_depth} blocks, {cfg.vit_patch}-px patches)" if cfg.backbone == 'vit' else 'VGG16'
+
 def _weights_text(w:str)->str:
     return 'trained from scratch (no pretrained weights)' if w == 'none' else 'ImageNet weights' if w == 'imagenet' else f"weights file `{Path(w).name}`"
 
@@ -197,7 +200,7 @@ def _model_card(m:dict, cfg:Config, info:dict)->str:
           f"(validation AUC {info['best_val_auc']:.3f} during training)" if 'best_epoch' in info else 'not recorded in run.json')
     return '\n'.join([
         '## Model card', '',
-        f"- **Model**: VGG16, {_weights_text(cfg.weights)}, {cfg.mode} mode, input {cfg.shape[0]}x{cfg.shape[1]}; "
+        f"- **Model**: {_backbone_text(cfg)}, {_weights_text(cfg.weights)}, {cfg.mode} mode, input {cfg.shape[0]}x{cfg.shape[1]}; "
         f"{info.get('epochs_done', 'unknown')} epochs trained (status {info.get('status', 'unknown')}, from run.json).",
         f"- **Checkpoint evaluated**: {ck}.",
         '- **Intended use**: research and teaching only. Not a medical device; not for diagnosis, screening or any '

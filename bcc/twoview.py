@@ -30,6 +30,7 @@ def build_multiview_model(cfg:Config, # uses `shape`, `weights`, `dense_units`, 
     "Inputs `cc` and `mlo` (raw 0-255), one shared VGG16, pooled features concatenated, head, `probability`."
     import keras
     from keras import layers
+    if cfg.backbone != 'vgg16': raise ValueError(f"Config.backbone: {cfg.backbone!r}: the two-view model shares VGG16's layers; use backbone='vgg16'")
     policy = policy or speed_settings(cfg)['policy']
     shared = [l for l in build_model(cfg, policy).layers if l.name == 'vgg16_preprocess' or l.name.startswith('block')]
     old = keras.config.dtype_policy(); keras.config.set_dtype_policy(policy)
