@@ -58,7 +58,8 @@ def bench_evaluate(sizes:tuple=(24, 72), # synthetic patients of each dataset ev
 
 # %% ../nbs/09a_benchmarks.ipynb #b3a6a7b1
 BENCHES = dict(preprocess=bench_preprocess, cache=bench_cache, train=bench_train, predict=bench_predict, evaluate=bench_evaluate,
-               learn=(bench_learn, ('synthetic_patients', 'image_size', 'epochs', 'batch_size', 'lr_finetune', 'n_bootstrap')))
+               learn=(bench_learn, ('synthetic_patients', 'image_size', 'epochs', 'batch_size', 'lr_finetune', 'n_bootstrap',
+                                   'backbone', 'vit_patch', 'vit_depth', 'finetune_blocks')))
 
 @command(subcommands=BENCHES)
 def bcc_bench(name:str, # the benchmark: a key of `BENCHES`
