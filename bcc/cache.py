@@ -4,11 +4,12 @@
 
 # %% ../nbs/03a_cache.ipynb #b655747c
 from __future__ import annotations
-import hashlib, json, math, multiprocessing as mp, os, sys, time
+import collections, hashlib, json, math, multiprocessing as mp, os, struct, sys, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import cv2
+import crc32c
 from .core import Config, atomic_path, atomic_write, file_sha256
 from .runtime import progress
 from .cli import FIELDS, command
@@ -22,7 +23,7 @@ from .synthetic import make_synthetic
 __all__ = ['CACHE_FIELDS', 'PNG_PARAMS', 'build_cache', 'load_manifest', 'cache_hash', 'cache_table', 'prepare_data', 'bcc_cache']
 
 # %% ../nbs/03a_cache.ipynb #a70b9c13
-CACHE_FIELDS = ('mode', 'image_size', 'image_width', 'roi_margin', 'clahe_clip', 'shard_size')
+CACHE_FIELDS = ('mode', 'image_size', 'image_width', 'roi_margin', 'clahe_clip', 'jpeg_reduce', 'shard_size')
 # stored PNG (no compression) decodes 5x faster; OpenCV 4.12+ can also drop the row filter (older ones lack the flag)
 PNG_PARAMS = (cv2.IMWRITE_PNG_COMPRESSION, 0) + ((cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE)
                                                  if hasattr(cv2, 'IMWRITE_PNG_FILTER') else ())
@@ -86,25 +87,41 @@ def _die_with_parent(parent:int):
 def _init_worker(parent:int): cv2.setNumThreads(1); _die_with_parent(parent)
 
 def _encode(job:tuple)->tuple:
-    "Preprocess one record: (record_id, png bytes or None, geom JSON or reason)."
+    "Preprocess one record: (record_id, its framed TFRecord bytes or None, geom JSON or reason)."
     rec, cfg = job
     if not rec['file']: return rec['record_id'], None, 'no image file (not found by the index)'
     try:
         img, geom = preprocess(rec['file'], cfg, mask_path=rec['mask_file'] or None)
         ok, png = cv2.imencode('.png', img, list(PNG_PARAMS))
         if not ok: return rec['record_id'], None, f"{rec['file']}: PNG encoding failed"
-        return rec['record_id'], png.tobytes(), json.dumps(geom)
+        g = json.dumps(geom)
+        return rec['record_id'], _frame(_example(rec, png.tobytes(), g)), g
     except (ValueError, OSError, cv2.error) as e:   # a bad input; anything else is a bug and stops the build
         return rec['record_id'], None, (str(e) if isinstance(e, ValueError) else f"{rec['file']}: {type(e).__name__}: {e}").splitlines()[0]
 
 # %% ../nbs/03a_cache.ipynb #352177ad
+def _varint(n:int)->bytes:
+    "Protobuf's base-128 varint of a non-negative integer."
+    out = bytearray()
+    while True:
+        n, b = n >> 7, n & 0x7f
+        out.append(b | (0x80 if n else 0))
+        if not n: return bytes(out)
+
+def _field(num:int, payload:bytes)->bytes: return _varint(num << 3 | 2) + _varint(len(payload)) + payload   # a length-delimited field
+
 def _example(rec:dict, png:bytes, geom:str)->bytes:
-    "A serialized tf.train.Example of one record."
-    import tensorflow as tf
-    b = lambda v: tf.train.Feature(bytes_list=tf.train.BytesList(value=[v if isinstance(v, bytes) else str(v).encode()]))
-    f = dict(image=b(png), label=tf.train.Feature(int64_list=tf.train.Int64List(value=[int(rec['label'])])),
+    "A serialized tf.train.Example of one record (features in key order: same pixels, same bytes), without TensorFlow."
+    b = lambda v: _field(1, _field(1, v if isinstance(v, bytes) else str(v).encode()))   # Feature.bytes_list -> BytesList.value
+    f = dict(image=b(png), label=_field(3, _field(1, _varint(int(rec['label'])))),          # Feature.int64_list -> packed value
              record_id=b(rec['record_id']), image_id=b(rec['image_id']), patient_id=b(rec['patient_id']), geom=b(geom))
-    return tf.train.Example(features=tf.train.Features(feature=f)).SerializeToString(deterministic=True)   # map order fixed: same pixels, same bytes
+    return _field(1, b''.join(_field(1, _field(1, k.encode()) + _field(2, v)) for k, v in sorted(f.items())))   # map entries by key
+
+def _frame(data:bytes)->bytes:
+    "One TFRecord: length, masked crc32c of the length, data, masked crc32c of the data."
+    mask = lambda c: (((c >> 15) | (c << 17)) + 0xa282ead8) & 0xffffffff
+    n = struct.pack('<Q', len(data))
+    return n + struct.pack('<I', mask(crc32c.crc32c(n))) + data + struct.pack('<I', mask(crc32c.crc32c(data)))
 
 def _done(d:Path, sh:dict)->bool:
     "Whether shard `sh` is already written for the same inputs."
@@ -113,23 +130,31 @@ def _done(d:Path, sh:dict)->bool:
     return side.get('input_hash') == sh['input_hash'] and (d/sh['name']).exists()
 
 # %% ../nbs/03a_cache.ipynb #0e9e817a
+def _ordered(pool, f, jobs, window:int):
+    "`map(f, jobs)` in order with at most `window` jobs in flight: memory does not grow with the number of jobs."
+    q = collections.deque()
+    for j in jobs:
+        q.append(pool.submit(f, j))
+        if len(q) >= window: yield q.popleft().result()
+    while q: yield q.popleft().result()
+
 def _write_shards(d:Path, todo:list, cfg:Config, workers:int):
     "Write the shards in `todo` with `workers` processes, one progress bar over their records."
-    import tensorflow as tf
     from concurrent.futures import ProcessPoolExecutor
     import bcc.cache as m   # the workers import the functions by module name
-    jobs = [(r, cfg) for sh in todo for r in sh['records']]             # a Config pickles: the workers see every field
-    pool = ProcessPoolExecutor(workers, mp.get_context('spawn'), m._init_worker, (os.getpid(),)) if workers > 1 and len(jobs) > 1 else None
+    jobs = ((r, cfg) for sh in todo for r in sh['records'])             # a Config pickles: the workers see every field
+    n = sum(len(sh['records']) for sh in todo)
+    pool = ProcessPoolExecutor(workers, mp.get_context('spawn'), m._init_worker, (os.getpid(),)) if workers > 1 and n > 1 else None
     try:
-        results = iter(pool.map(m._encode, jobs, chunksize=2) if pool else map(_encode, jobs))
-        bar = progress(range(len(jobs)), f"caching {d.name}")
+        results = _ordered(pool, m._encode, jobs, 4 * workers) if pool else map(_encode, jobs)
+        bar = progress(range(n), f"caching {d.name}")
         for sh in todo:
             records, skipped = [], []
-            with atomic_path(d/sh['name']) as tmp, tf.io.TFRecordWriter(str(tmp)) as w:
+            with atomic_path(d/sh['name']) as tmp, open(tmp, 'wb') as w:
                 for rec in sh['records']:
-                    rid, png, info = next(results); bar.update(1)
-                    if png is None: skipped.append(dict(record_id=rid, image_id=rec['image_id'], split=sh['split'], file=rec['file'], reason=info)); continue
-                    w.write(_example(rec, png, info))
+                    rid, data, info = next(results); bar.update(1)
+                    if data is None: skipped.append(dict(record_id=rid, image_id=rec['image_id'], split=sh['split'], file=rec['file'], reason=info)); continue
+                    w.write(data)
                     records.append(dict(record_id=rid, image_id=rec['image_id'], patient_id=rec['patient_id'], label=int(rec['label']), geom=info))
             side = dict(input_hash=sh['input_hash'], sha256=file_sha256(d/sh['name']), records=records, skipped=skipped)
             atomic_write(d/(sh['name'] + '.json'), json.dumps(side))

@@ -132,10 +132,10 @@ def command(config:Iterable[str]=(), # `Config` fields the command offers as opt
 
 # %% ../nbs/00_core_cli.ipynb #d51b1b74
 FIELDS = dict(data=('data_root', 'layout', 'work_dir', 'synthetic_patients'),
-              images=('mode', 'image_size', 'image_width', 'roi_margin', 'clahe_clip'),
+              images=('mode', 'image_size', 'image_width', 'roi_margin', 'clahe_clip', 'jpeg_reduce'),
               split=('val_frac', 'test_frac', 'seed', 'official_test'),
               cache=('shard_size', 'workers', 'max_skipped_frac'),
-              train=('run_name', 'backbone', 'vit_patch', 'vit_depth', 'weights', 'dense_units', 'dropout', 'batch_size', 'epochs', 'warmup_epochs', 'lr_warmup',
+              train=('run_name', 'backbone', 'vit_patch', 'vit_depth', 'weights', 'dense_units', 'dropout', 'batch_size', 'accum_steps', 'epochs', 'warmup_epochs', 'lr_warmup',
                      'lr_finetune', 'finetune_blocks', 'loss', 'class_weights', 'augment', 'mixed_precision', 'xla', 'deterministic'),
               evaluate=('threshold_method', 'target_sensitivity', 'n_bootstrap', 'min_class_patients', 'eval_batch_size'))
 

@@ -30,6 +30,7 @@ class Config:
     image_width: int = 0          # output width in pixels; 0 = square
     roi_margin: float = 0.25      # context added around an ROI, as a fraction of its size
     clahe_clip: float = 2.0       # CLAHE clip limit; 0 = no CLAHE
+    jpeg_reduce: bool = True      # decode a grey JPEG at 1/2, 1/4 or 1/8 size (libjpeg DCT scaling) when the output is at most that fraction
     # split
     val_frac: float = 0.15        # fraction of patients for validation
     test_frac: float = 0.15       # fraction of patients for test
@@ -47,6 +48,7 @@ class Config:
     dense_units: int = 256        # units of the dense layer of the head
     dropout: float = 0.5          # dropout before and after the dense layer
     batch_size: int = 16          # images per batch
+    accum_steps: int = 1          # batches whose gradients are summed before each update (gradient accumulation): effective batch batch_size x accum_steps
     eval_batch_size: int = 2      # images per batch when predicting (evaluation, baselines): caps memory, about 0.35 GB an image at 512 px
     epochs: int = 12              # total epochs: warm-up plus fine-tuning
     warmup_epochs: int = 3        # epochs with the backbone frozen (the head alone trains)

@@ -8,7 +8,7 @@ import numpy as np
 import cv2
 from scipy import ndimage as ndi
 from .core import Config
-from .read import MammogramReadError, read_mammogram, read_raw, to_unit
+from .read import MammogramReadError, jpeg_scale, read_mammogram, read_raw, to_unit
 
 # %% auto #0
 __all__ = ['breast_mask', 'orient_left', 'crop_to_breast', 'resize_pad', 'apply_clahe', 'preprocess', 'to_original']
@@ -135,16 +135,21 @@ def _plan(path, arr, lo, hi, inv, cfg, mask_path)->tuple:
 
 # %% ../nbs/03_preprocessing.ipynb #cac440cd
 def preprocess(path, # the mammogram (DICOM, JPEG or PNG); in roi mode without `mask_path`, the cropped image
-               cfg:Config, # uses `mode`, `shape`, `roi_margin`, `clahe_clip`
+               cfg:Config, # uses `mode`, `shape`, `roi_margin`, `clahe_clip`, `jpeg_reduce`
                mask_path=None, # roi mode: the abnormality's ROI mask
               )->tuple:
     "`(uint8 HxW array, geom)`: the recipe for `cfg.mode`; `geom` lets `to_original` map outputs back."
     if cfg.mode not in ('whole', 'roi'): raise ValueError(f"Config.mode: {cfg.mode!r} is not 'whole' or 'roi'")
-    arr, lo, hi, inv = read_raw(path)
-    (H, W), ((y0, y1, x0, x1), flip, keep, align) = arr.shape, _plan(path, arr, lo, hi, inv, cfg, mask_path)
+    f, full = jpeg_scale(path, cfg.shape) if cfg.mode == 'whole' and cfg.jpeg_reduce else (1, None)
+    arr, lo, hi, inv = read_raw(path, f)
+    plan = _plan(path, arr, lo, hi, inv, cfg, mask_path)
+    if f > 1 and min(cfg.shape[0] / (plan[0][1] - plan[0][0]), cfg.shape[1] / (plan[0][3] - plan[0][2])) > 1:
+        f = 1; arr, lo, hi, inv = read_raw(path); plan = _plan(path, arr, lo, hi, inv, cfg, mask_path)   # a small breast: full size
+    (H, W), ((y0, y1, x0, x1), flip, keep, align) = arr.shape, plan
     out, g = _finish(arr[y0:y1, x0:x1], lo, hi, inv, cfg.shape, cfg.clahe_clip, flip, keep, align)
+    if f > 1: (H, W), (y0, y1, x0, x1), g['scale'] = full, (y0 * f, min(full[0], y1 * f), x0 * f, min(full[1], x1 * f)), g['scale'] / f
     box = (y0, y1, W - x1, W - x0) if flip else (y0, y1, x0, x1)
-    return out, dict(shape=(H, W), flipped=flip, box=box, **g)
+    return out, dict(shape=(H, W), flipped=flip, box=box, **g, reduce=f)
 
 # %% ../nbs/03_preprocessing.ipynb #617ea8a7
 def to_original(map2d:np.ndarray, # a 2-D map over the network input (any resolution, e.g. 14x14 Grad-CAM)

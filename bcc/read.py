@@ -9,7 +9,7 @@ import numpy as np
 import cv2
 
 # %% auto #0
-__all__ = ['MammogramReadError', 'read_raw', 'to_unit', 'read_mammogram']
+__all__ = ['MammogramReadError', 'read_raw', 'to_unit', 'read_mammogram', 'jpeg_scale']
 
 # %% ../nbs/03_files.ipynb #006debac
 class MammogramReadError(ValueError):
@@ -47,12 +47,13 @@ def _decode_dicom(path:Path):
     return arr, float(lo), float(hi), photo == 'MONOCHROME1'
 
 # %% ../nbs/03_files.ipynb #b64efbf6
-def _decode_image(path:Path, head:bytes):
-    "Raw JPEG/PNG pixels and how to scale them: (array, lo, hi, invert)."
+def _decode_image(path:Path, head:bytes, reduce:int=1):
+    "Raw JPEG/PNG pixels and how to scale them: (array, lo, hi, invert); a grey JPEG at 1/`reduce` scale."
     with open(path, 'rb') as f: f.seek(max(0, path.stat().st_size - 64)); tail = f.read()
     if head[:3] == b'\xff\xd8\xff' and b'\xff\xd9' not in tail: _fail(path, "truncated JPEG (no end-of-image marker)")
     if head[:8] == b'\x89PNG\r\n\x1a\n' and b'IEND' not in tail[-16:]: _fail(path, "truncated PNG (no IEND chunk)")
-    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    flag = {1: cv2.IMREAD_UNCHANGED, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4, 8: cv2.IMREAD_REDUCED_GRAYSCALE_8}[reduce]
+    arr = cv2.imread(str(path), flag | (cv2.IMREAD_IGNORE_ORIENTATION if reduce > 1 else 0))
     if arr is None: _fail(path, "corrupt image (the decoder returned nothing)")
     if arr.ndim == 3:
         if arr.shape[2] == 4: arr = arr[..., :3]
@@ -64,13 +65,19 @@ def _decode_image(path:Path, head:bytes):
 
 # %% ../nbs/03_files.ipynb #a7e580f6
 def read_raw(path, # DICOM (.dcm or DICM magic), JPEG or PNG file
+             reduce:int=1, # 2, 4 or 8: decode a grey JPEG at that fraction of its size (see `jpeg_scale`)
             )->tuple:
     "`(pixels, lo, hi, invert)`: a mammogram file's raw pixels and how to scale them, checked as `read_mammogram` checks."
+    if reduce not in (1, 2, 4, 8): raise ValueError(f"read_raw: reduce={reduce!r} is not 1, 2, 4 or 8")
     path = Path(path)
     if not path.is_file(): _fail(path, "no such file")
     with open(path, 'rb') as f: head = f.read(132)
-    if path.suffix.lower() in ('.dcm', '.dicom') or head[128:132] == b'DICM': arr, lo, hi, inv = _decode_dicom(path)
-    elif head[:3] == b'\xff\xd8\xff' or head[:8] == b'\x89PNG\r\n\x1a\n': arr, lo, hi, inv = _decode_image(path, head)
+    if path.suffix.lower() in ('.dcm', '.dicom') or head[128:132] == b'DICM':
+        if reduce > 1: _fail(path, f"reduce={reduce} needs a grey JPEG, not a DICOM")
+        arr, lo, hi, inv = _decode_dicom(path)
+    elif head[:3] == b'\xff\xd8\xff' or head[:8] == b'\x89PNG\r\n\x1a\n':
+        if reduce > 1 and not _grey_jpeg(path): _fail(path, f"reduce={reduce} needs a grey JPEG (see jpeg_scale)")
+        arr, lo, hi, inv = _decode_image(path, head, reduce)
     else: _fail(path, "not a DICOM, JPEG or PNG file" if head else "empty file")
     if min(arr.shape) < _MIN_SIDE: _fail(path, f"too small for a mammogram ({arr.shape[0]}x{arr.shape[1]} pixels)")
     if max(arr.shape) > _MAX_ASPECT * min(arr.shape): _fail(path, f"not shaped like a mammogram ({arr.shape[0]}x{arr.shape[1]} pixels, sides over {_MAX_ASPECT}:1)")
@@ -93,3 +100,23 @@ def read_mammogram(path, # DICOM (.dcm or DICM magic), JPEG or PNG file
     img = to_unit(*read_raw(path))
     if img.max() == img.min(): _fail(path, "blank image (all pixels equal)")
     return img
+
+# %% ../nbs/03_files.ipynb #a9c8d7e6
+def jpeg_scale(path, # an image file
+               shape:tuple, # the smallest (height, width) the decoded image must keep
+              )->tuple:
+    "`(factor, (height, width))`: the largest of 1, 2, 4, 8 a grey JPEG can be decoded at and keep `shape`, and its full size."
+    from PIL import Image
+    try:
+        with Image.open(path) as im: fmt, mode, (w, h) = im.format, im.mode, im.size
+    except (OSError, ValueError): return 1, None
+    if fmt != 'JPEG' or mode != 'L': return 1, (h, w)
+    r = min(h / shape[0], w / shape[1])
+    return next(f for f in (8, 4, 2, 1) if f <= r), (h, w)
+
+def _grey_jpeg(path)->bool:
+    "Whether `path` is a one-channel JPEG (its header only)."
+    from PIL import Image
+    try:
+        with Image.open(path) as im: return im.format == 'JPEG' and im.mode == 'L'
+    except (OSError, ValueError): return False
