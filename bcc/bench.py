@@ -18,7 +18,7 @@ from .index import build_index, load_index
 from .synthetic import make_synthetic
 
 # %% auto #0
-__all__ = ['naive_preprocess', 'bench_preprocess', 'bench_cache']
+__all__ = ['naive_preprocess', 'bench_preprocess', 'bench_cache', 'bench_decode', 'bench_stream']
 
 # %% ../nbs/03b_bench.ipynb #0b16f12c
 def _decode_only(p:str):
@@ -94,24 +94,39 @@ def bench_preprocess(n_dicom:int=8, # real DICOMs timed (at most 8)
 
 # %% ../nbs/03b_bench.ipynb #397b7f40
 _MEM_SCRIPT = """
-import json, resource, sys, pandas as pd
+import json, os, resource, sys, threading, time, pandas as pd
+from pathlib import Path
 from bcc.core import Config
 from bcc.cache import build_cache
-n, files, work, size = int(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-ims = pd.DataFrame(dict(image_id=[f'I{i:04d}' for i in range(n)], patient_id=[f'P{i:04d}' for i in range(n)],
+n, files, work, shape, reduce = int(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4]), sys.argv[5] == '1'
+def hwm(pid):   # peak resident MB of a process image (VmHWM: unlike ru_maxrss, not inherited from the forking parent)
+    try: return int(next(l for l in open(f'/proc/{pid}/status') if l.startswith('VmHWM')).split()[1]) / 1024
+    except (OSError, StopIteration, ValueError): return 0
+peaks, me, done = {}, os.getpid(), threading.Event()
+def watch():   # every child (workers, resource tracker): its last VmHWM read before it ends
+    while not done.is_set():
+        for p in Path('/proc').iterdir():
+            try:
+                if p.name.isdigit() and int((p/'stat').read_text().rsplit(')', 1)[1].split()[1]) == me: peaks[p.name] = max(peaks.get(p.name, 0), hwm(p.name))
+            except (OSError, IndexError, ValueError): pass
+        time.sleep(0.05)
+threading.Thread(target=watch, daemon=True).start()
+ims = pd.DataFrame(dict(image_id=[f'I{i:05d}' for i in range(n)], patient_id=[f'P{i:05d}' for i in range(n)],
                         label=[i % 2 for i in range(n)], abnormality_type='mass', image_file=[files[i % len(files)] for i in range(n)]))
 sp = pd.DataFrame(dict(patient_id=ims.patient_id, split='train'))
-build_cache(Config(work_dir=work, image_size=size, workers=2, shard_size=64), ims, sp)
-kb = lambda w: resource.getrusage(w).ru_maxrss
-print(json.dumps(dict(main_mb=kb(resource.RUSAGE_SELF) / 1024, worker_mb=kb(resource.RUSAGE_CHILDREN) / 1024)))
+t = time.perf_counter()
+build_cache(Config(work_dir=work, image_size=shape[0], image_width=shape[1], jpeg_reduce=reduce, workers=2, shard_size=64), ims, sp)
+secs = time.perf_counter() - t; done.set(); time.sleep(0.1)
+cpu = sum(r.ru_utime + r.ru_stime for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
+print(json.dumps(dict(main_mb=hwm('self'), worker_mb=sorted(peaks.values(), reverse=True), seconds=secs, cpu_seconds=cpu)))
 """
 
-def _cache_peak(n:int, files:list, work:Path, size:int)->dict:
-    "Peak resident memory (MB) of building a cache of `n` images in a fresh process: builder and largest worker."
+def _cache_peak(n:int, files:list, work:Path, shape:tuple, reduce:bool=True)->dict:
+    "Peak resident memory (MB) of building a cache of `n` images in a fresh process (the builder and each child), its wall and CPU seconds."
     import shutil
     shutil.rmtree(work/f'mem{n}', ignore_errors=True)   # a fresh cache: a finished one would be kept, not rebuilt
     env = {**os.environ, 'BCC_QUIET': '1', 'TF_CPP_MIN_LOG_LEVEL': '3'}
-    r = subprocess.run([sys.executable, '-c', _MEM_SCRIPT, str(n), json.dumps(files), str(work/f'mem{n}'), str(size)],
+    r = subprocess.run([sys.executable, '-c', _MEM_SCRIPT, str(n), json.dumps(files), str(work/f'mem{n}'), json.dumps(list(shape)), str(int(reduce))],
                        capture_output=True, text=True, env=env)
     if r.returncode: raise RuntimeError(f"cache memory run ({n} images) failed: {r.stderr.strip().splitlines()[-1:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -127,12 +142,13 @@ def _full_jpegs(work:Path, n:int)->Path:
             cv2.imwrite(str(f), src[i % len(src)], [cv2.IMWRITE_JPEG_QUALITY, 95])
     return d
 
-def _epoch_rate(make, epochs:int)->float:
-    "Images per second over `epochs` full passes of the dataset `make()` returns (after one warm-up pass)."
+def _epoch_rate(make, epochs:int, cpu:bool=False):
+    "Images per second over `epochs` full passes of the dataset `make()` returns (after one warm-up pass); with `cpu`, also CPU ms per image."
     ds = make(); sum(int(x.shape[0]) for x, *_ in ds)
-    t, n = time.perf_counter(), 0
+    t, c, n = time.perf_counter(), time.process_time(), 0
     for _ in range(epochs): n += sum(int(x.shape[0]) for x, *_ in ds)
-    return n / (time.perf_counter() - t)
+    rate = n / (time.perf_counter() - t)
+    return (rate, 1e3 * (time.process_time() - c) / n) if cpu else rate
 
 # %% ../nbs/03b_bench.ipynb #efc0c632
 def bench_cache(n_epoch:int=128, # full-size JPEGs read by the Keras habit
@@ -147,7 +163,7 @@ def bench_cache(n_epoch:int=128, # full-size JPEGs read by the Keras habit
     import keras
     work = Path(work or tempfile.mkdtemp(prefix='bcc_bench_')); jp = _full_jpegs(work, n_epoch)
     files = sorted(str(f) for f in jp.rglob('*.jpg'))
-    mem = {n: _cache_peak(n, files, work, image_size) for n in mem_sizes}
+    mem = {n: _cache_peak(n, files, work, (image_size, image_size)) for n in mem_sizes}
     fs = [files[i % len(files)] for i in range(n_cache)]
     ims = pd.DataFrame(dict(image_id=[f"I{i:05d}" for i in range(n_cache)], patient_id=[f"P{i:05d}" for i in range(n_cache)],
                             label=[int('malignant' in f) for f in fs], abnormality_type='mass', image_file=fs))
@@ -157,9 +173,62 @@ def bench_cache(n_epoch:int=128, # full-size JPEGs read by the Keras habit
     cache = _epoch_rate(lambda: make_dataset(d, 'train', batch_size, shuffle=True), epochs)
     habit = _epoch_rate(lambda: keras.utils.image_dataset_from_directory(jp, image_size=(image_size, image_size),
                                                                           batch_size=batch_size, verbose=False), 1)
-    r = dict(peak_mb={n: round(m['main_mb'] + m['worker_mb']) for n, m in mem.items()},
-             peak_detail_mb={n: {k: round(v) for k, v in m.items()} for n, m in mem.items()},
+    r = dict(peak_mb={n: round(m['main_mb'] + sum(m['worker_mb'])) for n, m in mem.items()},
+             peak_detail_mb={n: dict(builder=round(m['main_mb']), children=[round(v) for v in m['worker_mb']]) for n, m in mem.items()},
              cache_img_s=cache, keras_jpeg_img_s=habit, speedup=cache / habit)
-    print("peak memory building the cache (builder + largest worker): " + ', '.join(f"{n} images {v} MB" for n, v in r['peak_mb'].items()))
+    print("peak memory building the cache (builder + every worker, summed): " + ', '.join(f"{n} images {v} MB" for n, v in r['peak_mb'].items()))
     print(f"epoch: {cache:.0f} img/s from the cache vs {habit:.1f} img/s with image_dataset_from_directory on full-size JPEGs: {cache / habit:.0f}x")
+    return r
+
+# %% ../nbs/03b_bench.ipynb #e5f6a7b8
+def _cached_images(d:Path)->dict:
+    "Every image of a cache's train split as uint8 H x W, by record id."
+    return {r.decode(): x[..., 0].numpy().astype(np.uint8) for xb, _, ib in make_dataset(d, 'train', 16, with_ids=True) for x, r in zip(xb, ib.numpy())}
+
+def bench_decode(n:int=128, # records in each cache (cycling over `n_src` JPEGs)
+                 n_src:int=32, # full-size JPEGs made from the real DICOMs
+                 image_size:int=1152, # output height
+                 image_width:int=896, # output width
+                 work:str='', # folder for the JPEGs and caches (default: a temporary one)
+                )->dict:
+    "Wall and CPU seconds to build a cache with and without reduced JPEG decode, its peak memory, and PSNR/SSIM of the reduced images against the full."
+    from skimage.metrics import peak_signal_noise_ratio as psnr, structural_similarity as ssim
+    work = Path(work or tempfile.mkdtemp(prefix='bcc_bench_')); files = sorted(str(f) for f in _full_jpegs(work, n_src).rglob('*.jpg'))
+    for f in files: Path(f).read_bytes()                                    # both builds find the files in the page cache
+    runs = {k: _cache_peak(n, files, work/k, (image_size, image_width), k == 'reduced') for k in ('full', 'reduced')}
+    shape = f"whole-{image_size}x{image_width}"
+    a, b = (_cached_images(work/k/f'mem{n}'/'cache'/shape) for k in ('full', 'reduced'))
+    q = pd.DataFrame([(psnr(a[k], b[k], data_range=255), ssim(a[k], b[k], data_range=255)) for k in a], columns=['psnr', 'ssim'])
+    w, c = ({k: v[f] for k, v in runs.items()} for f in ('seconds', 'cpu_seconds'))
+    r = dict(full_s=w['full'], reduced_s=w['reduced'], ratio=w['reduced'] / w['full'], full_cpu_s=c['full'], reduced_cpu_s=c['reduced'], cpu_ratio=c['reduced'] / c['full'],
+             peak_mb={k: round(v['main_mb'] + sum(v['worker_mb'])) for k, v in runs.items()}, images=len(a),
+             psnr_median=q.psnr.median(), psnr_worst=q.psnr.min(), ssim_median=q.ssim.median(), ssim_worst=q.ssim.min())
+    print(f"cache of {n} full-size JPEGs at {image_size}x{image_width}, 2 workers: full decode {r['full_s']:.1f} s, reduced {r['reduced_s']:.1f} s "
+          f"({r['ratio']:.2f}x); CPU {r['full_cpu_s']:.1f} s vs {r['reduced_cpu_s']:.1f} s ({r['cpu_ratio']:.2f}x); peak {r['peak_mb']['full']} / {r['peak_mb']['reduced']} MB")
+    print(f"reduced vs full, {len(a)} images: PSNR median {r['psnr_median']:.1f} dB (worst {r['psnr_worst']:.1f}), SSIM median {r['ssim_median']:.3f} (worst {r['ssim_worst']:.3f})")
+    return r
+
+# %% ../nbs/03b_bench.ipynb #f6a7b8c9
+def bench_stream(n:int=512, # records in the epoch (cycling over `n_src` JPEGs)
+                 n_src:int=32, # full-size JPEGs made from the real DICOMs
+                 image_size:int=1152, # output height
+                 image_width:int=896, # output width
+                 batch_size:int=8, # images per batch (the real recipe's)
+                 epochs:int=2, # timed epochs (after one warm-up)
+                 work:str='', # folder for the JPEGs and the cache (default: a temporary one)
+                )->dict:
+    "Images per second of an epoch from the cache through `make_dataset`, with and without augmentation."
+    work = Path(work or tempfile.mkdtemp(prefix='bcc_bench_')); files = sorted(str(f) for f in _full_jpegs(work, n_src).rglob('*.jpg'))
+    fs = [files[i % len(files)] for i in range(n)]
+    ims = pd.DataFrame(dict(image_id=[f"I{i:05d}" for i in range(n)], patient_id=[f"P{i:05d}" for i in range(n)],
+                            label=[i % 2 for i in range(n)], abnormality_type='mass', image_file=fs))
+    cfg = Config(work_dir=str(work/'stream'), image_size=image_size, image_width=image_width, shard_size=64)
+    with unittest.mock.patch.dict(os.environ, BCC_QUIET='1'):
+        d = build_cache(cfg, ims, pd.DataFrame(dict(patient_id=ims.patient_id, split='train')), workers=os.cpu_count())
+    r = dict(cores=os.cpu_count(), shape=[image_size, image_width], batch_size=batch_size, records=n)
+    for k, aug in [('plain', False), ('augmented', True)]:
+        r[f'{k}_img_s'], r[f'{k}_cpu_ms'] = _epoch_rate(lambda: make_dataset(d, 'train', batch_size, shuffle=True, augment=aug), epochs, cpu=True)
+    print(f"epoch of {n} records at {image_size}x{image_width} from the cache, batch {batch_size}, {os.cpu_count()} cores: "
+          f"{r['plain_img_s']:.0f} images/s ({r['plain_cpu_ms']:.1f} CPU ms an image), {r['augmented_img_s']:.0f} images/s "
+          f"with the training augmentation ({r['augmented_cpu_ms']:.1f} CPU ms an image)")
     return r

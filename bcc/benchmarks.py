@@ -11,7 +11,7 @@ from .cli import command
 from .cache import cache_table, prepare_data
 from .run import RUN, save_model, write_json
 from .train import check_inputs
-from .bench import bench_preprocess, bench_cache
+from .bench import bench_preprocess, bench_cache, bench_decode, bench_stream
 from .model import bench_train, build_model
 from .predict import bench_predict
 from .learning import bench_learn
@@ -57,7 +57,8 @@ def bench_evaluate(sizes:tuple=(24, 72), # synthetic patients of each dataset ev
     return out
 
 # %% ../nbs/09a_benchmarks.ipynb #b3a6a7b1
-BENCHES = dict(preprocess=bench_preprocess, cache=bench_cache, train=bench_train, predict=bench_predict, evaluate=bench_evaluate,
+BENCHES = dict(preprocess=bench_preprocess, cache=bench_cache, decode=bench_decode, stream=bench_stream, train=bench_train,
+               predict=bench_predict, evaluate=bench_evaluate,
                learn=(bench_learn, ('synthetic_patients', 'image_size', 'epochs', 'batch_size', 'lr_finetune', 'n_bootstrap',
                                    'backbone', 'vit_patch', 'vit_depth', 'finetune_blocks')))
 

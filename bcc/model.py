@@ -185,20 +185,23 @@ def make_loss(cfg:Config)->keras.losses.Loss:
     if cfg.loss == 'focal': return keras.losses.BinaryFocalCrossentropy(gamma=2.0, name='focal')
     raise ValueError(f"Config.loss: {cfg.loss!r} is not 'bce' or 'focal'")
 
-def compile_model(model:keras.Model, cfg:Config, # uses `loss`, `xla`
+def compile_model(model:keras.Model, cfg:Config, # uses `loss`, `xla`, `accum_steps`
                   lr:float, # learning rate of a new Adam optimizer
                   optimizer:keras.optimizers.Optimizer|None=None, # an optimizer to keep instead (resume)
                   jit_compile:bool|None=None, # XLA; from `speed_settings(cfg)` when None
                  )->keras.Model:
-    "Compile with Adam, the configured loss, and AUC + accuracy metrics."
+    "Compile with Adam (gradients accumulated over `cfg.accum_steps` batches), the configured loss, and AUC + accuracy metrics."
+    if cfg.accum_steps < 1: raise ValueError(f"Config.accum_steps: {cfg.accum_steps} is not a positive number of batches")
     jit = speed_settings(cfg)['jit_compile'] if jit_compile is None else jit_compile
-    model.compile(optimizer=optimizer or keras.optimizers.Adam(lr), loss=make_loss(cfg), jit_compile=jit,
+    opt = optimizer or keras.optimizers.Adam(lr, gradient_accumulation_steps=cfg.accum_steps if cfg.accum_steps > 1 else None)
+    model.compile(optimizer=opt, loss=make_loss(cfg), jit_compile=jit,
                   metrics=[keras.metrics.AUC(name='auc'), keras.metrics.BinaryAccuracy(name='accuracy')])
     return model
 
 
 # %% ../nbs/04_model.ipynb #57650a90
-def bench_train(image_size:int=224, # square image size in pixels
+def bench_train(image_size:int=224, # image height in pixels
+                image_width:int=0, # image width in pixels; 0 = square
                 batch_size:int=8, # images per step
                 steps:int=3, # timed steps (after one untimed)
                 finetune_blocks:int=1, # VGG16 blocks trained with the head
@@ -206,20 +209,20 @@ def bench_train(image_size:int=224, # square image size in pixels
                 xla:str='off', # 'auto', 'on' or 'off'
                )->dict:
     "Images per second of a VGG16 training step (fine-tuning phase) on random images; printed and returned."
-    cfg = Config(image_size=image_size, batch_size=batch_size, weights='none', finetune_blocks=finetune_blocks,
+    cfg = Config(image_size=image_size, image_width=image_width, batch_size=batch_size, weights='none', finetune_blocks=finetune_blocks,
                  mixed_precision=mixed_precision, xla=xla)
     speed = speed_settings(cfg)
     model = build_model(cfg, speed['policy'])
     set_phase(model, 'finetune', finetune_blocks)
     compile_model(model, cfg, 1e-5, jit_compile=speed['jit_compile'])
     rng = np.random.default_rng(0)
-    x, y = rng.uniform(0, 255, (batch_size, image_size, image_size, 3)).astype('float32'), (rng.uniform(size=batch_size) > 0.5).astype('float32')
+    x, y = rng.uniform(0, 255, (batch_size, *cfg.shape, 3)).astype('float32'), (rng.uniform(size=batch_size) > 0.5).astype('float32')
     model.train_on_batch(x, y)
     t0 = time.perf_counter()
     for _ in range(steps): model.train_on_batch(x, y)
     secs = (time.perf_counter() - t0) / steps
-    res = dict(image_size=image_size, batch_size=batch_size, finetune_blocks=finetune_blocks, **speed,
+    res = dict(image_size=image_size, image_width=cfg.shape[1], batch_size=batch_size, finetune_blocks=finetune_blocks, **speed,
                seconds_per_step=round(secs, 4), images_per_s=round(batch_size / secs, 2))
-    print(f"train step {image_size}px x{batch_size} ({speed['accelerator']}, {speed['policy']}, xla={speed['jit_compile']}): "
+    print(f"train step {cfg.shape[0]}x{cfg.shape[1]}px x{batch_size} ({speed['accelerator']}, {speed['policy']}, xla={speed['jit_compile']}): "
           f"{res['images_per_s']} images/s")
     return res

@@ -31,8 +31,8 @@ __all__ = ['SMALL_RECIPE', 'REAL_RECIPE', 'notebook_training_config', 'class_wei
 # %% ../nbs/04_training.ipynb #c591d38b
 SMALL_RECIPE = dict(image_size=64, epochs=4, warmup_epochs=2, batch_size=8, weights='none', finetune_blocks=2,
                     lr_finetune=1e-4, work_dir='bcc_work_nb04')  # synthetic data on a CPU, in a work folder of its own
-REAL_RECIPE = dict(image_size=512, epochs=12, warmup_epochs=3, batch_size=16, weights='imagenet', finetune_blocks=1,
-                   lr_finetune=1e-5, mixed_precision='auto', xla='auto')  # CBIS-DDSM on a GPU
+REAL_RECIPE = dict(image_size=1152, image_width=896, epochs=12, warmup_epochs=3, batch_size=8, accum_steps=2,
+                   weights='imagenet', finetune_blocks=1, lr_finetune=1e-5, mixed_precision='auto', xla='auto')  # CBIS-DDSM on a GPU
 
 def notebook_training_config(params:dict, # papermill's parameters, e.g. `globals()`; None means "the recipe's value"
                              download=None, # on Colab, `f(dest) -> dataset root` (see `notebook_config`)
@@ -40,7 +40,9 @@ def notebook_training_config(params:dict, # papermill's parameters, e.g. `global
     "The run a training notebook trains: its parameters, over the real recipe on real data or the small one on synthetic data."
     given = {k: v for k, v in params.items() if k in Config.__dataclass_fields__ and v is not None}
     base = notebook_config(download=download, **given)
-    recipe = REAL_RECIPE if base.data_root else SMALL_RECIPE
+    recipe = dict(REAL_RECIPE if base.data_root else SMALL_RECIPE)
+    if 'image_size' in given and 'image_width' not in given and recipe.get('image_width'):   # -p image_size 576: the recipe's aspect
+        recipe['image_width'] = max(32, round(given['image_size'] * recipe['image_width'] / recipe['image_size'] / 32) * 32)
     cfg = base.update(**{**{k: v for k, v in recipe.items() if k != 'work_dir' or not base.data_root}, **given})
     if 'warmup_epochs' not in given and cfg.warmup_epochs > cfg.epochs: cfg = cfg.update(warmup_epochs=cfg.epochs)   # -p epochs 1
     return cfg
