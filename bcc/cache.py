@@ -194,6 +194,7 @@ def build_cache(cfg:Config, # uses index_dir, split_file, cache_dir, mode, shape
                 abnormalities:pd.DataFrame|None=None, # roi mode: abnormality table (mask_file, crop_file); default from the index
                )->Path:
     "Write (or complete) the sharded cache of every split in `cfg.cache_dir`; return that folder."
+    if cfg.mode == 'patch': raise ValueError("mode='patch': patches are cut from the whole-image cache by bcc.patches.build_patch_cache, not by build_cache")
     if images is None or (cfg.mode == 'roi' and abnormalities is None):
         idx_images, idx_abn = load_index(cfg.index_dir)
         images = idx_images if images is None else images

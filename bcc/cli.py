@@ -132,11 +132,11 @@ def command(config:Iterable[str]=(), # `Config` fields the command offers as opt
 
 # %% ../nbs/00_core_cli.ipynb #d51b1b74
 FIELDS = dict(data=('data_root', 'layout', 'work_dir', 'synthetic_patients'),
-              images=('mode', 'image_size', 'image_width', 'roi_margin', 'clahe_clip', 'jpeg_reduce'),
+              images=('mode', 'image_size', 'image_width', 'roi_margin', 'clahe_clip', 'jpeg_reduce', 'patch_size', 'patches_per_lesion', 'background_patches'),
               split=('val_frac', 'test_frac', 'seed', 'official_test'),
               cache=('shard_size', 'workers', 'max_skipped_frac'),
               train=('run_name', 'backbone', 'vit_patch', 'vit_depth', 'weights', 'dense_units', 'dropout', 'batch_size', 'accum_steps', 'epochs', 'warmup_epochs', 'lr_warmup',
-                     'lr_finetune', 'finetune_blocks', 'loss', 'class_weights', 'augment', 'mixed_precision', 'xla', 'deterministic'),
+                     'lr_finetune', 'finetune_blocks', 'init_run', 'top_blocks', 'loss', 'class_weights', 'augment', 'mixed_precision', 'xla', 'deterministic'),
               evaluate=('threshold_method', 'target_sensitivity', 'n_bootstrap', 'min_class_patients', 'eval_batch_size'))
 
 # %% ../nbs/00_core_cli.ipynb #86d20c03

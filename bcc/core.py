@@ -25,9 +25,12 @@ class Config:
     run_name: str = 'run'         # run folder name under `work_dir/runs`
     synthetic_patients: int = 24  # patients in the generated dataset when `data_root` is ''
     # images
-    mode: str = 'whole'           # 'whole' (breast-cropped mammogram) or 'roi' (window around each abnormality)
+    mode: str = 'whole'           # 'whole' (breast-cropped mammogram), 'roi' (window around each abnormality) or 'patch' (lesion and background patches)
     image_size: int = 224         # output height in pixels
     image_width: int = 0          # output width in pixels; 0 = square
+    patch_size: int = 56          # 'patch' mode: side of a square patch, in pixels of the whole image at image_size x image_width
+    patches_per_lesion: int = 4   # 'patch' mode: patches around each lesion (centres jittered by up to a quarter patch)
+    background_patches: int = 4   # 'patch' mode: patches per image from breast tissue away from every lesion
     roi_margin: float = 0.25      # context added around an ROI, as a fraction of its size
     clahe_clip: float = 2.0       # CLAHE clip limit; 0 = no CLAHE
     jpeg_reduce: bool = True      # decode a grey JPEG at 1/2, 1/4 or 1/8 size (libjpeg DCT scaling) when the output is at most that fraction
@@ -55,6 +58,8 @@ class Config:
     lr_warmup: float = 1e-3       # learning rate of the warm-up phase
     lr_finetune: float = 1e-5     # learning rate of the fine-tuning phase
     finetune_blocks: int = 1      # top VGG16 convolutional blocks (0-5), or ViT transformer blocks, unfrozen for fine-tuning
+    init_run: str = ''            # patch-to-whole: the stage-1 ('patch' mode) run whose VGG16 weights start this run; '' = `weights`
+    top_blocks: int = 0           # patch-to-whole: convolutional blocks (2 x conv 3x3, 512, BN, ReLU) added before global pooling
     loss: str = 'bce'             # 'bce' or 'focal'
     class_weights: bool = True    # weight classes by their training frequency
     augment: bool = True          # flips, small rotation/zoom, brightness/contrast while training
@@ -104,13 +109,17 @@ def load(cls:Config, path)->Config:
 
 # %% ../nbs/00_core.ipynb #8574fb99
 @patch(as_prop=True)
-def shape(self:Config)->tuple: return (self.image_size, self.image_width or self.image_size)
+def whole_shape(self:Config)->tuple: return (self.image_size, self.image_width or self.image_size)
+@patch(as_prop=True)
+def shape(self:Config)->tuple: return (self.patch_size,) * 2 if self.mode == 'patch' else self.whole_shape
 @patch(as_prop=True)
 def index_dir(self:Config)->Path: return Path(self.work_dir)/'index'
 @patch(as_prop=True)
 def split_file(self:Config)->Path: return Path(self.work_dir)/'split.csv'
 @patch(as_prop=True)
-def cache_dir(self:Config)->Path: return Path(self.work_dir)/'cache'/f"{self.mode}-{self.shape[0]}x{self.shape[1]}"
+def cache_dir(self:Config)->Path:
+    h, w = self.whole_shape
+    return Path(self.work_dir)/'cache'/(f"patch{self.patch_size}-{h}x{w}" if self.mode == 'patch' else f"{self.mode}-{h}x{w}")
 @patch(as_prop=True)
 def run_dir(self:Config)->Path: return Path(self.work_dir)/'runs'/self.run_name
 @patch(as_prop=True)

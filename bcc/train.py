@@ -141,8 +141,12 @@ def train(cfg:Config, # the run's settings
           force:bool=False, # train again even if the run folder holds a finished run
           callbacks:list|None=None, # extra Keras callbacks
           prepare:bool=True, # make the data, index, split and cache first when missing (False: they exist, as in `run_pipeline`)
+          build:Callable=None, # `build(cfg, policy)` makes a fresh model; default `build_model` (`bcc.patchwhole` passes its own)
+          record:dict|None=None, # more facts for run.json (e.g. the stage-1 run a model starts from)
          )->Path:
     "Prepare the data, check it, and train in `cfg.run_dir` (resuming, or leaving a finished run alone)."
+    if build is None and (cfg.init_run or cfg.top_blocks):
+        raise ValueError(f"init_run={cfg.init_run!r}, top_blocks={cfg.top_blocks}: a patch-to-whole run; train it with bcc.patchwhole.train_whole")
     strategy = get_strategy()        # first: a multi-worker strategy must come before any other TensorFlow op
     run, chief = Path(cfg.run_dir), is_chief(strategy)
     info = previous_run(cfg, resume, force)
@@ -155,13 +159,13 @@ def train(cfg:Config, # the run's settings
         if info and info.get(k) != inputs[k]:
             raise ValueError(f"{run}/run.json: trained on {k} {info.get(k)}, the data now has {inputs[k]}; use force=True or another run_name")
     if not info and chief: clear_run(run)
-    info = {**info, **inputs, 'package_versions': package_versions(), 'runtime': runtime_info(), 'started': info.get('started') or time.strftime('%Y-%m-%d %H:%M:%S')}
+    info = {**info, **inputs, **(record or {}), 'package_versions': package_versions(), 'runtime': runtime_info(), 'started': info.get('started') or time.strftime('%Y-%m-%d %H:%M:%S')}
     bs = cfg.batch_size * strategy.num_replicas_in_sync               # batch_size is per replica
     train_ds = lambda epochs: _sharded(make_dataset(cfg.cache_dir, 'train', bs, augment=cfg.augment, shuffle=True, seed=cfg.seed,
                                                     deterministic=cfg.deterministic, epochs=epochs))   # epoch k drawn from (seed, k)
     val_ds = _sharded(make_dataset(cfg.cache_dir, 'val', bs, deterministic=cfg.deterministic))
     cw = class_weights(cache_table(cfg.cache_dir, 'train').label) if cfg.class_weights else None
-    fit_run(cfg, train_ds, val_ds, info, cw, callbacks, strategy)
+    fit_run(cfg, train_ds, val_ds, info, cw, callbacks, strategy, build)
     if not chief: return run
     fig = plot_history(run)
     with atomic_path(run/RUN.curves) as tmp: fig.savefig(tmp, format='png', dpi=100)
