@@ -60,7 +60,8 @@ def bench_evaluate(sizes:tuple=(24, 72), # synthetic patients of each dataset ev
 BENCHES = dict(preprocess=bench_preprocess, cache=bench_cache, decode=bench_decode, stream=bench_stream, train=bench_train,
                predict=bench_predict, evaluate=bench_evaluate,
                learn=(bench_learn, ('synthetic_patients', 'image_size', 'epochs', 'batch_size', 'lr_finetune', 'n_bootstrap',
-                                   'backbone', 'vit_patch', 'vit_depth', 'finetune_blocks')))
+                                   'backbone', 'vit_patch', 'vit_depth', 'finetune_blocks', 'image_width', 'patch_size',
+                                   'patches_per_lesion', 'background_patches', 'top_blocks', 'warmup_epochs', 'lr_warmup')))
 
 @command(subcommands=BENCHES)
 def bcc_bench(name:str, # the benchmark: a key of `BENCHES`

@@ -13,6 +13,7 @@ from .stream import make_dataset
 from .train import check_inputs, class_weights, fit_run
 from .evaluate import evaluate_run
 from .pipeline import DEMO, run_pipeline
+from .patchwhole import patch_to_whole
 
 # %% auto #0
 __all__ = ['permuted_train_dataset', 'permutation_control', 'bench_learn']
@@ -42,15 +43,21 @@ def permutation_control(cfg:Config, # the recipe and data of the run to control
     return evaluate_run(run)
 
 # %% ../nbs/05c_learning.ipynb #e1604584
-def bench_learn(modes=('roi', 'whole'), # the modes to train: 'roi' windows and/or 'whole' images
+def _learn_row(cfg:Config, mode:str, patch_epochs:int)->dict:
+    "Train and evaluate one row of the benchmark: test metrics of the whole-image (or roi) run and its baselines."
+    if mode != 'patch2whole': return run_pipeline(cfg)['metrics']
+    return patch_to_whole(cfg.update(mode='whole', run_name='learn_patch2whole'), patch=dict(epochs=patch_epochs or cfg.epochs))['stage2_metrics']
+
+def bench_learn(modes=('roi', 'whole', 'patch2whole'), # 'roi' windows, 'whole' images from scratch, 'patch2whole' (stage 1 on patches, stage 2 whole)
                 work:str='', # work folder (default: a temporary one)
+                patch_epochs:int=0, # epochs of the patch stage of 'patch2whole'; 0 = `epochs`
                 **overrides, # `Config` fields that differ from `DEMO` (e.g. epochs=12, synthetic_patients=240)
                )->pd.DataFrame:
     "Train and evaluate the demo recipe per mode; print and return test ROC AUC beside baselines and the ceiling."
     work, rows = Path(work or tempfile.mkdtemp(prefix='bcc_learn_')), []
     for mode in ([modes] if isinstance(modes, str) else modes):
-        cfg = Config().update(**DEMO).update(work_dir=str(work), mode=mode, run_name=f'learn_{mode}', **overrides)
-        t = time.time(); m = run_pipeline(cfg)['metrics']; b, a = m['baselines'], m['test']['roc_auc']
+        cfg = Config().update(**DEMO).update(work_dir=str(work), mode=mode.replace('patch2whole', 'whole'), run_name=f'learn_{mode}', **overrides)
+        t = time.time(); m = _learn_row(cfg, mode, patch_epochs); b, a = m['baselines'], m['test']['roc_auc']
         rows.append(dict(mode=mode, model=a['value'], lo=a['lo'], hi=a['hi'], radiomics=b['radiomics_roc_auc'],
                          pixel_statistic=b['pixel_statistic_roc_auc'], ceiling=b['ceiling_roc_auc'],
                          gap_to_ceiling=b['ceiling_roc_auc'] - a['value'], wall_s=round(time.time() - t, 1)))
