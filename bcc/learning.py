@@ -13,7 +13,7 @@ from .stream import make_dataset
 from .train import check_inputs, class_weights, fit_run
 from .evaluate import evaluate_run
 from .pipeline import DEMO, run_pipeline
-from .patchwhole import patch_to_whole
+from .patchwhole import patch_to_whole, train_whole
 
 # %% auto #0
 __all__ = ['permuted_train_dataset', 'permutation_control', 'bench_learn']
@@ -44,9 +44,11 @@ def permutation_control(cfg:Config, # the recipe and data of the run to control
 
 # %% ../nbs/05c_learning.ipynb #e1604584
 def _learn_row(cfg:Config, mode:str, patch_epochs:int)->dict:
-    "Train and evaluate one row of the benchmark: test metrics of the whole-image (or roi) run and its baselines."
-    if mode != 'patch2whole': return run_pipeline(cfg)['metrics']
-    return patch_to_whole(cfg.update(mode='whole', run_name='learn_patch2whole'), patch=dict(epochs=patch_epochs or cfg.epochs))['stage2_metrics']
+    "Train and evaluate one row of the benchmark (`top_blocks` applies to the whole-image rows); its metrics.json contents."
+    if mode == 'patch2whole':
+        return patch_to_whole(cfg.update(mode='whole', run_name='learn_patch2whole'), patch=dict(epochs=patch_epochs or cfg.epochs))['stage2_metrics']
+    if mode == 'whole' and cfg.top_blocks: prepare_data(cfg); return evaluate_run(train_whole(cfg))   # the same top blocks, from scratch
+    return run_pipeline(cfg.update(top_blocks=0))['metrics']
 
 def bench_learn(modes=('roi', 'whole', 'patch2whole'), # 'roi' windows, 'whole' images from scratch, 'patch2whole' (stage 1 on patches, stage 2 whole)
                 work:str='', # work folder (default: a temporary one)
