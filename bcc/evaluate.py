@@ -51,10 +51,10 @@ def check_predictions(pred:pd.DataFrame, # predictions of one split
                                + ', '.join(f"{p} ({v})" for p, v in bad[:10]))
 
 # %% ../nbs/05_evaluation.ipynb #42cb0649
-TTA_FLIPS = {'whole': ('up-down',), 'roi': ('up-down', 'left-right', 'both')}   # flips that keep the normalised orientation
+TTA_FLIPS = {'whole': ('up-down',), 'roi': ('up-down', 'left-right', 'both'), 'patch': ('up-down',)}   # flips that keep the normalised orientation
 _AXES = {'up-down': (1,), 'left-right': (2,), 'both': (1, 2)}                   # axes of a (B, H, W, C) batch
 
-def tta_flips(mode:str, # 'whole' or 'roi' (`Config.mode`)
+def tta_flips(mode:str, # 'whole', 'roi' or 'patch' (`Config.mode`)
              )->tuple:
     "The flips averaged at test time in `mode`: those that keep `bcc.preprocess`'s orientation (the training augmentation's)."
     if mode not in TTA_FLIPS: raise ValueError(f"mode {mode!r}: use one of {', '.join(TTA_FLIPS)}")
