@@ -8,25 +8,26 @@ import math, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import atomic_path
+from .core import Config, atomic_path
 import keras
 import tensorflow as tf
 from tensorflow.core.framework.summary_pb2 import SummaryMetadata, DATA_CLASS_SCALAR   # the summary proto
 from .run import RUN, write_json, save_model
 
 # %% auto #0
-__all__ = ['RunState', 'ScalarLogger', 'reset_seeds']
+__all__ = ['RunState', 'ScalarLogger', 'reset_seeds', 'ResumablePlateau', 'ResumableEarlyStopping', 'schedule_callbacks']
 
 # %% ../nbs/04_run_callbacks.ipynb #0e9e1768
+def _lr(model)->float: return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
 class RunState(keras.callbacks.Callback):
     "After each epoch: save `last.keras`, append to `history.csv`, keep `best.keras` (best val AUC), update `run.json`."
     def __init__(self, run_dir, info:dict, phase:str): self.run, self.info, self.phase = Path(run_dir), info, phase
-    def on_epoch_begin(self, epoch, logs=None): self.t0 = time.time()
+    def on_epoch_begin(self, epoch, logs=None): self.t0, self.lr = time.time(), _lr(self.model)   # the rate this epoch trains with
     def on_epoch_end(self, epoch, logs=None):
-        logs = {k: float(v) for k, v in (logs or {}).items()}
+        logs = {k: float(v) for k, v in (logs or {}).items() if k != 'learning_rate'}   # ReduceLROnPlateau's copy of `lr`
         save_model(self.model, self.run/RUN.last)
-        lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        row = pd.DataFrame([dict(epoch=epoch, phase=self.phase, lr=lr, **logs, seconds=round(time.time() - self.t0, 2))])
+        row = pd.DataFrame([dict(epoch=epoch, phase=self.phase, lr=self.lr, **logs, seconds=round(time.time() - self.t0, 2))])
         hist, auc = self.run/RUN.history, logs.get('val_auc', float('nan'))
         old = pd.read_csv(hist) if hist.exists() else row.iloc[:0]
         with atomic_path(hist) as tmp: pd.concat([old[old.epoch < epoch], row]).to_csv(tmp, index=False)
@@ -67,3 +68,47 @@ def reset_seeds(model:keras.Model, # the model being trained (nested models incl
     for i, l in enumerate(_random_layers(model)):
         st = l.seed_generator.state
         st.assign(np.array([np.random.default_rng([seed, epoch, i]).integers(2**31), 0]).astype(st.dtype))
+
+# %% ../nbs/04_run_callbacks.ipynb #d00ffb9a
+def _plain(v): return v.item() if isinstance(v, np.generic) else v   # numpy scalars as JSON numbers
+
+class _Resumable:
+    "Mixin for a Keras monitor callback: its counters `keys` start from `state` (kept in run.json) and go back there each epoch."
+    keys = ()
+    def __init__(self, state:dict, **kw): super().__init__(**kw); self.state = state
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)                                  # Keras resets the counters here ...
+        for k in self.keys:
+            if k in self.state: setattr(self, k, self.state[k])       # ... and a resumed run gets them back
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        self.state.update({k: _plain(getattr(self, k)) for k in self.keys})
+
+class ResumablePlateau(_Resumable, keras.callbacks.ReduceLROnPlateau):
+    "Keras's `ReduceLROnPlateau`, resumable; `state['reduced_at']` lists the epochs after which it lowered the rate."
+    keys = ('best', 'wait', 'cooldown_counter')
+    def on_epoch_end(self, epoch, logs=None):
+        lr = _lr(self.model); super().on_epoch_end(epoch, logs)
+        if _lr(self.model) < lr: self.state['reduced_at'] = [*self.state.get('reduced_at', []), epoch]
+
+class ResumableEarlyStopping(_Resumable, keras.callbacks.EarlyStopping):
+    "Keras's `EarlyStopping`, resumable; `state['stopped_epoch']` is the epoch after which it stopped training."
+    keys = ('best', 'wait', 'best_epoch')
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.stopped_epoch == epoch > 0: self.state['stopped_epoch'] = epoch
+
+# %% ../nbs/04_run_callbacks.ipynb #23195424
+def schedule_callbacks(cfg:Config, # uses `lr_schedule`, `lr_factor`, `lr_patience`, `early_stopping`
+                       state:dict, # run.json's `schedule` dict: the callbacks' counters, kept across a resume
+                      )->list:
+    "The fine-tuning phase's callbacks on validation AUC: the learning-rate schedule and early stopping that `cfg` asks for."
+    if cfg.lr_schedule not in ('none', 'plateau'): raise ValueError(f"Config.lr_schedule: {cfg.lr_schedule!r} is not 'none' or 'plateau'")
+    if not 0 < cfg.lr_factor < 1: raise ValueError(f"Config.lr_factor={cfg.lr_factor} is not between 0 and 1")
+    if cfg.lr_patience < 1 or cfg.early_stopping < 0:
+        raise ValueError(f"Config.lr_patience={cfg.lr_patience} must be at least 1 and Config.early_stopping={cfg.early_stopping} at least 0")
+    out, on = [], dict(monitor='val_auc', mode='max', min_delta=0)   # better = higher, as `RunState` picks `best.keras`
+    if cfg.lr_schedule == 'plateau':
+        out.append(ResumablePlateau(state.setdefault('plateau', {}), factor=cfg.lr_factor, patience=cfg.lr_patience, **on))
+    if cfg.early_stopping: out.append(ResumableEarlyStopping(state.setdefault('early_stopping', {}), patience=cfg.early_stopping, **on))
+    return out

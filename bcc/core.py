@@ -58,6 +58,10 @@ class Config:
     lr_warmup: float = 1e-3       # learning rate of the warm-up phase
     lr_finetune: float = 1e-5     # learning rate of the fine-tuning phase
     finetune_blocks: int = 1      # top VGG16 convolutional blocks (0-5), or ViT transformer blocks, unfrozen for fine-tuning
+    lr_schedule: str = 'none'     # fine-tuning learning rate: 'none' (constant) or 'plateau' (times `lr_factor` when validation AUC stalls)
+    lr_factor: float = 0.5        # factor in (0, 1) applied to the learning rate by the 'plateau' schedule
+    lr_patience: int = 2          # fine-tuning epochs without a better validation AUC before 'plateau' lowers the rate
+    early_stopping: int = 0       # stop fine-tuning after this many epochs without a better validation AUC; 0 = off
     init_run: str = ''            # patch-to-whole: the stage-1 ('patch' mode) run whose VGG16 weights start this run; '' = `weights`
     top_blocks: int = 0           # patch-to-whole: convolutional blocks (2 x conv 3x3, 512, BN, ReLU) added before global pooling
     loss: str = 'bce'             # 'bce' or 'focal'

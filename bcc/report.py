@@ -193,6 +193,20 @@ def _split_text(m:dict, info:dict)->str:
     return (f"test = {how}; train/val/test patients {f['patients'].get('train', 0)}/{f['patients'].get('val', 0)}/"
             f"{f['patients'].get('test', 0)} from `{Path(f['file']).name}`, hash `{f['sha256']}`{same}")
 
+def _epochs(es)->str: return ', '.join(str(e + 1) for e in es) or 'never'   # 0-based epochs as a reader counts them
+
+def _training_text(cfg:Config, info:dict)->str:
+    "The phases, the learning-rate schedule and early stopping of a run, with what they did (run.json)."
+    s, n = info.get('schedule') or {}, info.get('epochs_done', '?')
+    warm = f"{cfg.warmup_epochs} warm-up epoch(s) at learning rate {cfg.lr_warmup:g} (VGG16 frozen), then " if cfg.warmup_epochs else ''
+    lr = ('constant' if cfg.lr_schedule == 'none' else f"times {cfg.lr_factor:g} after {cfg.lr_patience} epoch(s) without a better "
+          f"validation AUC (lowered after epoch(s) {_epochs(s.get('plateau', {}).get('reduced_at', []))})")
+    stop = ('off' if not cfg.early_stopping else f"after {cfg.early_stopping} epoch(s) without a better validation AUC (" +
+            (f"stopped after epoch {info['stopped_epoch'] + 1} of {cfg.epochs}" if info.get('stopped_epoch') is not None
+             else f"not triggered: {n} of {cfg.epochs} epochs ran") + ')')
+    return (f"{warm}fine-tuning of the top {cfg.finetune_blocks} block(s) at {cfg.lr_finetune:g}, up to epoch {cfg.epochs}; "
+            f"fine-tuning learning rate {lr}; early stopping {stop}")
+
 def _model_card(m:dict, cfg:Config, info:dict)->str:
     c, data = m['counts'], ('synthetic CBIS-DDSM-shaped images made by `bcc.synthetic` (numbers say nothing '
                             'about real mammograms)' if not cfg.data_root else f"CBIS-DDSM from `{cfg.data_root}`")
@@ -203,6 +217,7 @@ def _model_card(m:dict, cfg:Config, info:dict)->str:
         f"- **Model**: {_backbone_text(cfg)}, {_weights_text(cfg.weights)}, {cfg.mode} mode, input {cfg.shape[0]}x{cfg.shape[1]}; "
         f"{info.get('epochs_done', 'unknown')} epochs trained (status {info.get('status', 'unknown')}, from run.json).",
         f"- **Checkpoint evaluated**: {ck}.",
+        f"- **Training**: {_training_text(cfg, info)}.",
         '- **Intended use**: research and teaching only. Not a medical device; not for diagnosis, screening or any '
         'decision about a patient.',
         f"- **Data**: {data}. Labels: MALIGNANT = 1; BENIGN and BENIGN_WITHOUT_CALLBACK = 0.",
@@ -319,7 +334,8 @@ def write_report(val:pd.DataFrame, # validation predictions
     if baselines is not None: m['baselines'] = baselines
     if split is not None: m['split'] = split
     if images is not None: m['images'] = images
-    m.update(run=cfg.run_name, **{k: info.get(k) for k in ('split_hash', 'cache_hash', 'status', 'epochs_done', 'best_epoch', 'best_val_auc')}, checkpoint=RUN.best,
+    m.update(run=cfg.run_name, **{k: info.get(k) for k in ('split_hash', 'cache_hash', 'status', 'epochs_done', 'best_epoch', 'best_val_auc',
+                                                          'stopped_epoch', 'schedule')}, checkpoint=RUN.best,
              config=asdict(cfg))
     b, thr = curve_bands(test, m['n_bootstrap'], m['seed']), m['threshold']
     figs = dict(roc=plot_roc(b, m['test']['roc_auc']), pr=plot_pr(b, m['test']['pr_auc'], test['label'].mean()),

@@ -21,7 +21,7 @@ from .split import LeakageError, load_split
 from .cache import prepare_data, load_manifest, cache_hash, cache_table
 from .stream import make_dataset
 from .model import get_strategy, n_workers, is_chief, multiworker_fit, speed_settings, build_model, set_phase, compile_model
-from .callbacks import RunState, ScalarLogger, reset_seeds
+from .callbacks import RunState, ScalarLogger, reset_seeds, schedule_callbacks
 from .run import RUN, write_json, load_model, previous_run, clear_run, plot_history
 
 # %% auto #0
@@ -111,19 +111,23 @@ def fit_run(cfg:Config, # the run's settings; files go to `cfg.run_dir` (on the 
     info.update(status='running', epochs_done=done, epochs=cfg.epochs, strategy=type(strategy).__name__, **speed)
     cfg.save(out/RUN.config); write_json(out/RUN.info, info)
     seed_everything(cfg.seed, cfg.deterministic)          # one seed per run: epoch k draws from (seed, k), resumed or not
+    if done <= cfg.warmup_epochs: info['schedule'] = {}  # the fine-tuning's schedule and early stopping start counting afresh
+    schedule = schedule_callbacks(cfg, info.setdefault('schedule', {}))  # ... or carry on from run.json's counts
+    stopped = lambda: info['schedule'].get('early_stopping', {}).get('stopped_epoch')
     with strategy.scope():
         model = load_model(run/RUN.last, speed['policy']) if done else (build or build_model)(cfg, speed['policy'])
         model = multiworker_fit(model, strategy)
         seeds = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: reset_seeds(model, cfg.seed, epoch))
         for phase, start, stop, lr in [('warmup', 0, cfg.warmup_epochs, cfg.lr_warmup), ('finetune', cfg.warmup_epochs, cfg.epochs, cfg.lr_finetune)]:
-            if done >= stop: continue
+            if done >= stop or stopped() is not None: continue
             if done == start: set_phase(model, phase, cfg.finetune_blocks)
             compile_model(model, cfg, lr, optimizer=model.optimizer if done > start else None, jit_compile=speed['jit_compile'])
             ds, steps = _epoch_batches(train_ds, range(done, stop))
             model.fit(ds, validation_data=val_ds, initial_epoch=done, epochs=stop, steps_per_epoch=steps, class_weight=class_weight, shuffle=False,
-                      callbacks=[seeds, RunState(out, info, phase), ScalarLogger(out/RUN.logs), *(callbacks or [])], verbose=2)
+                      callbacks=[seeds, *(schedule if phase == 'finetune' else []), RunState(out, info, phase),
+                                 ScalarLogger(out/RUN.logs), *(callbacks or [])], verbose=2)
             done = stop
-    info.update(status='finished', finished=time.strftime('%Y-%m-%d %H:%M:%S'))
+    info.update(status='finished', stopped_epoch=stopped(), finished=time.strftime('%Y-%m-%d %H:%M:%S'))
     write_json(out/RUN.info, info)
     if out != run: shutil.rmtree(out)
     return run
