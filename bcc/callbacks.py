@@ -61,7 +61,7 @@ def _random_layers(model:keras.Model)->list:
     return out
 
 def reset_seeds(model:keras.Model, # the model being trained (nested models included)
-                seed:int, # the run's seed, `cfg.seed`
+                seed:int, # the run's seed, `bcc.train.training_seed(cfg)`
                 epoch:int, # the epoch about to start
                ):
     "Set the seed state of every random layer of `model` from (seed, epoch, its position)."

@@ -136,7 +136,7 @@ FIELDS = dict(data=('data_root', 'layout', 'work_dir', 'synthetic_patients'),
               split=('val_frac', 'test_frac', 'seed', 'official_test'),
               cache=('shard_size', 'workers', 'max_skipped_frac'),
               train=('run_name', 'backbone', 'vit_patch', 'vit_depth', 'weights', 'dense_units', 'dropout', 'batch_size', 'accum_steps', 'epochs', 'warmup_epochs', 'lr_warmup',
-                     'lr_finetune', 'finetune_blocks', 'lr_schedule', 'lr_factor', 'lr_patience', 'early_stopping', 'init_run', 'top_blocks', 'loss', 'class_weights', 'augment', 'mixed_precision', 'xla', 'deterministic'),
+                     'lr_finetune', 'finetune_blocks', 'lr_schedule', 'lr_factor', 'lr_patience', 'early_stopping', 'init_run', 'top_blocks', 'loss', 'class_weights', 'augment', 'mixed_precision', 'xla', 'deterministic', 'train_seed'),
               evaluate=('threshold_method', 'target_sensitivity', 'n_bootstrap', 'min_class_patients', 'eval_batch_size'))
 
 # %% ../nbs/00_core_cli.ipynb #86d20c03

@@ -70,6 +70,7 @@ class Config:
     mixed_precision: str = 'auto' # 'auto' (on with a GPU), 'on' or 'off'
     xla: str = 'auto'             # 'auto' (on with a GPU), 'on' or 'off'
     deterministic: bool = False   # deterministic tf.data order and TensorFlow ops (slower)
+    train_seed: int = -1          # seed of the initial weights, batch order, augmentation and dropout; -1 = `seed` (runs of one split differ in it)
     # evaluation
     threshold_method: str = 'youden'  # 'youden' or 'sensitivity', fixed on validation
     target_sensitivity: float = 0.9   # sensitivity aimed at when `threshold_method='sensitivity'`

@@ -207,17 +207,29 @@ def _training_text(cfg:Config, info:dict)->str:
     return (f"{warm}fine-tuning of the top {cfg.finetune_blocks} block(s) at {cfg.lr_finetune:g}, up to epoch {cfg.epochs}; "
             f"fine-tuning learning rate {lr}; early stopping {stop}")
 
+def _ensemble_card(info:dict)->list:
+    "The model card's model, checkpoint and training lines of an ensemble (`bcc.ensemble`): one entry per member run."
+    mem = info['members']
+    cfg = lambda x: Config().update(**{k: v for k, v in x['config'].items() if k in Config.__dataclass_fields__})
+    ck = lambda x: (f"`{x['run']}/{RUN.best}` (epoch {x['best_epoch'] + 1} of {x.get('epochs_done', '?')}, validation AUC "
+                    f"{x['best_val_auc']:.3f} during training)" if x.get('best_epoch') is not None else f"`{x['run']}` (not recorded)")
+    c0, names = cfg(mem[0]), ', '.join(f"`{x['run']}`" for x in mem)
+    return [f"- **Model**: an ensemble, the mean probability of {len(mem)} evaluated runs of one split ({names}); "
+            f"the first is {_backbone_text(c0)}, {_weights_text(c0.weights)}, {c0.mode} mode, input {c0.shape[0]}x{c0.shape[1]}.",
+            f"- **Checkpoints evaluated**: {'; '.join(ck(x) for x in mem)}.",
+            '- **Training**:', *(f"  - `{x['run']}` (training seed {cfg(x).train_seed if cfg(x).train_seed >= 0 else cfg(x).seed}): "
+                                 f"{_training_text(cfg(x), x)}." for x in mem)]
+
 def _model_card(m:dict, cfg:Config, info:dict)->str:
     c, data = m['counts'], ('synthetic CBIS-DDSM-shaped images made by `bcc.synthetic` (numbers say nothing '
                             'about real mammograms)' if not cfg.data_root else f"CBIS-DDSM from `{cfg.data_root}`")
     ck = (f"`best.keras`, the epoch with the best validation ROC AUC: epoch {info['best_epoch'] + 1} of {info.get('epochs_done', '?')} "
           f"(validation AUC {info['best_val_auc']:.3f} during training)" if 'best_epoch' in info else 'not recorded in run.json')
+    model = [f"- **Model**: {_backbone_text(cfg)}, {_weights_text(cfg.weights)}, {cfg.mode} mode, input {cfg.shape[0]}x{cfg.shape[1]}; "
+             f"{info.get('epochs_done', 'unknown')} epochs trained (status {info.get('status', 'unknown')}, from run.json).",
+             f"- **Checkpoint evaluated**: {ck}.", f"- **Training**: {_training_text(cfg, info)}."]
     return '\n'.join([
-        '## Model card', '',
-        f"- **Model**: {_backbone_text(cfg)}, {_weights_text(cfg.weights)}, {cfg.mode} mode, input {cfg.shape[0]}x{cfg.shape[1]}; "
-        f"{info.get('epochs_done', 'unknown')} epochs trained (status {info.get('status', 'unknown')}, from run.json).",
-        f"- **Checkpoint evaluated**: {ck}.",
-        f"- **Training**: {_training_text(cfg, info)}.",
+        '## Model card', '', *(_ensemble_card(info) if info.get('members') else model),
         '- **Intended use**: research and teaching only. Not a medical device; not for diagnosis, screening or any '
         'decision about a patient.',
         f"- **Data**: {data}. Labels: MALIGNANT = 1; BENIGN and BENIGN_WITHOUT_CALLBACK = 0.",
@@ -335,7 +347,8 @@ def write_report(val:pd.DataFrame, # validation predictions
     if split is not None: m['split'] = split
     if images is not None: m['images'] = images
     m.update(run=cfg.run_name, **{k: info.get(k) for k in ('split_hash', 'cache_hash', 'status', 'epochs_done', 'best_epoch', 'best_val_auc',
-                                                          'stopped_epoch', 'schedule')}, checkpoint=RUN.best,
+                                                          'stopped_epoch', 'schedule', 'model', 'members')},
+             checkpoint=[f"{x['run']}/{RUN.best}" for x in info['members']] if info.get('members') else RUN.best,
              config=asdict(cfg))
     b, thr = curve_bands(test, m['n_bootstrap'], m['seed']), m['threshold']
     figs = dict(roc=plot_roc(b, m['test']['roc_auc']), pr=plot_pr(b, m['test']['pr_auc'], test['label'].mean()),

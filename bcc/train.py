@@ -25,8 +25,8 @@ from .callbacks import RunState, ScalarLogger, reset_seeds, schedule_callbacks
 from .run import RUN, write_json, load_model, previous_run, clear_run, plot_history
 
 # %% auto #0
-__all__ = ['SMALL_RECIPE', 'REAL_RECIPE', 'notebook_training_config', 'class_weights', 'check_skipped', 'check_inputs', 'fit_run',
-           'train', 'bcc_train']
+__all__ = ['SMALL_RECIPE', 'REAL_RECIPE', 'notebook_training_config', 'class_weights', 'check_skipped', 'check_inputs',
+           'training_seed', 'fit_run', 'train', 'bcc_train']
 
 # %% ../nbs/04_training.ipynb #c591d38b
 SMALL_RECIPE = dict(image_size=64, epochs=4, warmup_epochs=2, batch_size=8, weights='none', finetune_blocks=2,
@@ -85,6 +85,12 @@ def check_inputs(cfg:Config, # uses `index_dir`, `split_file`, `cache_dir`, `max
     return dict(split_hash=man['split_hash'], cache_hash=h, cache_dir=str(Path(cfg.cache_dir).resolve()),
                 records={s: c['written'] for s, c in man['counts'].items()})
 
+# %% ../nbs/04_training.ipynb #0a218e58
+def training_seed(cfg:Config, # uses `seed` and `train_seed`
+                 )->int:
+    "The seed of a run's initial weights, batch order, augmentation and dropout: `train_seed`, or `seed` when it is -1."
+    return cfg.seed if cfg.train_seed < 0 else cfg.train_seed
+
 # %% ../nbs/04_training.ipynb #be525930
 def _epoch_batches(train_ds, epochs:range)->tuple:
     "(dataset, steps per epoch): `train_ds` as it is, or `train_ds(epochs)` cut into `len(epochs)` equal epochs."
@@ -110,14 +116,14 @@ def fit_run(cfg:Config, # the run's settings; files go to `cfg.run_dir` (on the 
     out = run if is_chief(strategy) else Path(tempfile.mkdtemp(prefix='bcc_worker_'))   # only the chief writes the run folder
     info.update(status='running', epochs_done=done, epochs=cfg.epochs, strategy=type(strategy).__name__, **speed)
     cfg.save(out/RUN.config); write_json(out/RUN.info, info)
-    seed_everything(cfg.seed, cfg.deterministic)          # one seed per run: epoch k draws from (seed, k), resumed or not
+    seed_everything(training_seed(cfg), cfg.deterministic)          # one seed per run: epoch k draws from (seed, k), resumed or not
     if done <= cfg.warmup_epochs: info['schedule'] = {}  # the fine-tuning's schedule and early stopping start counting afresh
     schedule = schedule_callbacks(cfg, info.setdefault('schedule', {}))  # ... or carry on from run.json's counts
     stopped = lambda: info['schedule'].get('early_stopping', {}).get('stopped_epoch')
     with strategy.scope():
         model = load_model(run/RUN.last, speed['policy']) if done else (build or build_model)(cfg, speed['policy'])
         model = multiworker_fit(model, strategy)
-        seeds = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: reset_seeds(model, cfg.seed, epoch))
+        seeds = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: reset_seeds(model, training_seed(cfg), epoch))
         for phase, start, stop, lr in [('warmup', 0, cfg.warmup_epochs, cfg.lr_warmup), ('finetune', cfg.warmup_epochs, cfg.epochs, cfg.lr_finetune)]:
             if done >= stop or stopped() is not None: continue
             if done == start: set_phase(model, phase, cfg.finetune_blocks)
@@ -165,7 +171,7 @@ def train(cfg:Config, # the run's settings
     if not info and chief: clear_run(run)
     info = {**info, **inputs, **(record or {}), 'package_versions': package_versions(), 'runtime': runtime_info(), 'started': info.get('started') or time.strftime('%Y-%m-%d %H:%M:%S')}
     bs = cfg.batch_size * strategy.num_replicas_in_sync               # batch_size is per replica
-    train_ds = lambda epochs: _sharded(make_dataset(cfg.cache_dir, 'train', bs, augment=cfg.augment, shuffle=True, seed=cfg.seed,
+    train_ds = lambda epochs: _sharded(make_dataset(cfg.cache_dir, 'train', bs, augment=cfg.augment, shuffle=True, seed=training_seed(cfg),
                                                     deterministic=cfg.deterministic, epochs=epochs))   # epoch k drawn from (seed, k)
     val_ds = _sharded(make_dataset(cfg.cache_dir, 'val', bs, deterministic=cfg.deterministic))
     cw = class_weights(cache_table(cfg.cache_dir, 'train').label) if cfg.class_weights else None
