@@ -23,7 +23,7 @@ __all__ = ['average_predictions', 'check_members', 'ensemble_runs', 'bcc_ensembl
 def average_predictions(tables:list, # predictions tables (`bcc.metrics.PRED_COLUMNS`) of one split, one per run
                         names:list, # the runs' names, for the refusals
                        )->pd.DataFrame:
-    "One row per image: the first table's columns, with `probability` the mean over the tables; refused when the images or labels differ."
+    "One row per image: the first table's columns, `probability` (and `probability_tta`) the mean over the tables; refused when the images or labels differ."
     key = lambda t: t.sort_values('image_id', kind='mergesort').reset_index(drop=True)
     first, rest = key(tables[0]), [key(t) for t in tables[1:]]
     for t, n in zip(rest, names[1:]):
@@ -31,7 +31,8 @@ def average_predictions(tables:list, # predictions tables (`bcc.metrics.PRED_COL
             raise ValueError(f"{n}: predicts other images than {names[0]} ({len(t)} and {len(first)}); ensemble runs of one split and cache")
         if not np.array_equal(t.label.to_numpy(), first.label.to_numpy()):
             raise ValueError(f"{n}: labels differ from {names[0]}'s for {int((t.label != first.label).sum())} image(s)")
-    return first.assign(probability=np.mean([t.probability.to_numpy(float) for t in [first, *rest]], axis=0))[PRED_COLUMNS]
+    tta = ['probability_tta'] if all('probability_tta' in t for t in tables) else []   # flip-averaged too, when every run has it
+    return first.assign(**{c: np.mean([t[c].to_numpy(float) for t in [first, *rest]], axis=0) for c in ['probability', *tta]})[PRED_COLUMNS + tta]
 
 # %% ../nbs/05d_ensemble.ipynb #c824c24b
 def check_members(run_dirs:list, # run folders, evaluated (`bcc_evaluate`), of one split
@@ -76,7 +77,7 @@ def ensemble_runs(run_dirs:list, # evaluated run folders of one split
         preds[s] = average_predictions([m[s] for m in mem], names)
         atomic_write(out/RUN.predictions(s), preds[s].to_csv(index=False))
     return write_report(preds['val'], preds['test'], out, cfg, info, n_bootstrap, seed, baselines=m0.get('baselines'),
-                        split=m0.get('split'), images=m0.get('images'))
+                        split=m0.get('split'), images=m0.get('images'), tta_flips=(m0.get('tta') or {}).get('flips'))
 
 # %% ../nbs/05d_ensemble.ipynb #3c45bb0c
 @command()
