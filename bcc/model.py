@@ -104,7 +104,7 @@ def imagenet_weights()->Path:
     fname = VGG16_NOTOP_URL.rsplit('/', 1)[1]
     try: return Path(keras.utils.get_file(fname, VGG16_NOTOP_URL, cache_subdir='models', file_hash=VGG16_NOTOP_MD5))
     except Exception as e:
-        raise RuntimeError(f"could not download the ImageNet VGG16 weights from {VGG16_NOTOP_URL} "
+        raise ConnectionError(f"could not download the ImageNet VGG16 weights from {VGG16_NOTOP_URL} "
                            f"({type(e).__name__}: {e}); with no network, copy {fname} here and pass it as a local "
                            f"weights file: weights='/path/to/{fname}'") from None
 
@@ -112,7 +112,7 @@ def _weights_path(weights:str)->Path|None:
     "The weights file that `weights` names ('imagenet' downloads it once), or None for 'none'."
     w = str(weights).strip()
     path = None if w.lower() in ('', 'none') else imagenet_weights() if w == 'imagenet' else Path(w).expanduser()
-    if path is not None and not path.is_file(): raise FileNotFoundError(f"{w}: VGG16 weights file not found")
+    if path is not None and not path.is_file(): raise FileNotFoundError(f"{w}: VGG16 weights file not found; give a VGG16 weights file without top, weights='/path/to/file.h5', or weights='none'")
     return path
 
 def vgg16_base(weights:str='imagenet', # 'imagenet', a path to a VGG16 (no top) weights file, or 'none'
