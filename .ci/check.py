@@ -370,6 +370,13 @@ def make_env(name)->tuple:
     return py, time.time() - t, v.stdout.strip(), v.stderr[-2000:]
 
 
+def fresh_notebook_work(name):
+    """Remove the work folders the notebooks make for themselves (`nbs/bcc_work_nb*`, ignored by git) before `name`'s
+    notebooks run: a run folder that a newer Keras saved (the main notebook step's) cannot be read by an older one."""
+    for d in sorted(NBS.glob('bcc_work_nb*')):
+        shutil.rmtree(d, ignore_errors=True); print(f"{name}: removed {d.relative_to(ROOT)} (the notebooks make it again)", flush=True)
+
+
 def check_env(name, install, only=None):
     "bcc at one set of versions: its venv installs, `bcc_demo --epochs 1` runs, and the notebook subset (or `only`, without the demo) passes."
     try: py, secs, versions, err = install.result()
@@ -378,6 +385,7 @@ def check_env(name, install, only=None):
     record(f"{name}: venv installs (Python {series}; {', '.join(pins)})", py is not None, secs, err)
     if py is None: return
     print(f"{name}: {versions}", flush=True)
+    fresh_notebook_work(name)
     if only: return check_notebooks(only=only, python=str(py), label=f'{name} notebook')
     t = time.time()
     with tempfile.TemporaryDirectory() as d:
