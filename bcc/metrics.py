@@ -10,7 +10,8 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['PRED_COLUMNS', 'METRICS', 'synthetic_predictions', 'cumulative_counts', 'weighted_metrics', 'binary_metrics',
-           'choose_threshold', 'patient_bootstrap', 'class_patients', 'bootstrap_metrics', 'paired_auc']
+           'choose_threshold', 'patient_bootstrap', 'class_patients', 'bootstrap_metrics', 'no_interval_note',
+           'paired_auc']
 
 # %% ../nbs/05_metrics.ipynb #90150425
 PRED_COLUMNS = ['image_id', 'patient_id', 'side', 'view', 'abnormality_type', 'density', 'label', 'probability']
@@ -150,12 +151,19 @@ def bootstrap_metrics(df:pd.DataFrame, # predictions table with `label`, `probab
     "Each of `METRICS` as {value, lo, hi, n_boot, n_dropped, note}: the estimate, its patient-bootstrap interval, resamples left out."
     y, p = df['label'].to_numpy(), df['probability'].to_numpy()
     point, (pos, neg) = binary_metrics(y, p, threshold), class_patients(df, group)
-    if min(pos, neg) < min_patients:
-        note = f"no interval: {pos} patient(s) with a malignant image and {neg} without (need {min_patients} of each)"
+    if note := no_interval_note(pos, neg, min_patients):
         return {k: dict(value=point[k], lo=math.nan, hi=math.nan, n_boot=0, n_dropped=0, note=note) for k in METRICS}
     boot = weighted_metrics(y, p, patient_bootstrap(df[group], n, seed), threshold)
     return {k: dict(zip(('value', 'lo', 'hi'), (point[k], *_interval(boot[k], ci))), n_boot=n,
                     n_dropped=int(np.isnan(boot[k]).sum()), note='') for k in METRICS}
+
+def no_interval_note(pos:int, # patients with a malignant image
+                     neg:int, # patients without one
+                     min_patients:int, # fewer than this of either: no interval
+                    )->str:
+    "Why a bootstrap gives no interval, or '' when there are enough patients of each class."
+    return '' if min(pos, neg) >= min_patients else \
+        f"no interval: {pos} patient(s) with a malignant image and {neg} without (need {min_patients} of each)"
 
 # %% ../nbs/05_metrics.ipynb #12d8e0ae
 def paired_auc(df:pd.DataFrame, # predictions table with `label`, `group` and the two score columns
@@ -172,8 +180,7 @@ def paired_auc(df:pd.DataFrame, # predictions table with `label`, `group` and th
     auc = lambda s, w=None: weighted_metrics(y, df[s].to_numpy(), w)['roc_auc']
     point = {a: float(auc(a)[0]), b: float(auc(b)[0])}
     point['difference'] = point[b] - point[a]
-    if min(pos, neg) < min_patients:
-        note = f"no interval: {pos} patient(s) with a malignant image and {neg} without (need {min_patients} of each)"
+    if note := no_interval_note(pos, neg, min_patients):
         return {k: dict(value=v, lo=math.nan, hi=math.nan) for k, v in point.items()} | dict(n_boot=0, note=note)
     w = patient_bootstrap(df[group], n, seed)
     boot = {a: auc(a, w), b: auc(b, w)}; boot['difference'] = boot[b] - boot[a]

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 import pandas as pd
 from .core import Config, atomic_write
-from .download import notebook_config
+from .train import notebook_training_config
 from .run import RUN, read_metrics
 
 # %% auto #0
@@ -44,10 +44,7 @@ def reproduce_config(params:dict, # papermill's parameters, e.g. `globals()`; No
                      download=None, # on Colab, `f(dest) -> dataset root` (see `notebook_config`)
                     )->Config:
     "The reproduction's `Config`: its parameters, over the real recipe on real data or the small one on synthetic data."
-    given = {k: v for k, v in params.items() if k in Config.__dataclass_fields__ and v is not None}
-    base = notebook_config(download=download, **given)
-    recipe = REPRO_REAL if base.data_root else REPRO_SMALL
-    return base.update(**{**{k: v for k, v in recipe.items() if k != 'work_dir' or not base.data_root}, **given})
+    return notebook_training_config(params, download, real=REPRO_REAL, small=REPRO_SMALL)
 
 # %% ../nbs/11_reproduce.ipynb #e34a7e42
 def member_configs(cfg:Config, # the recipe's config (its `seed` and `run_name` start the series)

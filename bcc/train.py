@@ -36,11 +36,13 @@ REAL_RECIPE = dict(image_size=1152, image_width=896, epochs=12, warmup_epochs=3,
 
 def notebook_training_config(params:dict, # papermill's parameters, e.g. `globals()`; None means "the recipe's value"
                              download=None, # on Colab, `f(dest) -> dataset root` (see `notebook_config`)
+                             real:dict|None=None, # the recipe on real data; None = `REAL_RECIPE`
+                             small:dict|None=None, # the recipe on synthetic data; None = `SMALL_RECIPE`
                             )->Config:
     "The run a training notebook trains: its parameters, over the real recipe on real data or the small one on synthetic data."
     given = {k: v for k, v in params.items() if k in Config.__dataclass_fields__ and v is not None}
     base = notebook_config(download=download, **given)
-    recipe = dict(REAL_RECIPE if base.data_root else SMALL_RECIPE)
+    recipe = dict((real or REAL_RECIPE) if base.data_root else (small or SMALL_RECIPE))
     if 'image_size' in given and 'image_width' not in given and recipe.get('image_width'):   # -p image_size 576: the recipe's aspect
         recipe['image_width'] = max(32, round(given['image_size'] * recipe['image_width'] / recipe['image_size'] / 32) * 32)
     cfg = base.update(**{**{k: v for k, v in recipe.items() if k != 'work_dir' or not base.data_root}, **given})
