@@ -62,7 +62,7 @@ class Config:
     lr_factor: float = 0.5        # factor in (0, 1) applied to the learning rate by the 'plateau' schedule
     lr_patience: int = 2          # fine-tuning epochs without a better validation AUC before 'plateau' lowers the rate
     early_stopping: int = 0       # stop fine-tuning after this many epochs without a better validation AUC; 0 = off
-    init_run: str = ''            # patch-to-whole: the stage-1 ('patch' mode) run whose VGG16 weights start this run; '' = `weights`
+    init_run: str = ''            # the finished run whose weights start this run ('' = `weights`): a 'patch' run (patch-to-whole stage 1), or for a two-view run a single-view 'whole' run
     top_blocks: int = 0           # patch-to-whole: convolutional blocks (2 x conv 3x3, 512, BN, ReLU) added before global pooling
     loss: str = 'bce'             # 'bce' or 'focal'
     class_weights: bool = True    # weight classes by their training frequency

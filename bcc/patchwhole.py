@@ -32,13 +32,19 @@ def add_top_blocks(x, # the VGG16 base's output (block5_pool)
     return x
 
 # %% ../nbs/04c_patch_to_whole.ipynb #b4b5a6ae
-def stage1_weights(cfg:Config, # the stage-2 config: `init_run` names the stage-1 run under `work_dir/runs`
+def stage1_weights(cfg:Config, # the config of the run that starts from `init_run`, a run under `work_dir/runs`
+                   mode:str='patch', # the mode `init_run` must have: 'patch' (stage 1 of patch-to-whole), 'whole' (single view, for `bcc.twoview`)
+                   split_hash:str|None=None, # this run's split hash: refuse an `init_run` trained on another split; None = not checked here
                   )->dict:
-    "The stage-1 run's facts a stage-2 run records: its folder, weights file, sha256, split and cache hashes; refused when unfinished or on another split."
-    run = Path(cfg.work_dir)/'runs'/cfg.init_run
+    "The init run's facts a run started from it records: its folder, weights file, sha256, split and cache hashes; refused when unfinished, of another mode or split."
+    run, what = Path(cfg.work_dir)/'runs'/cfg.init_run, 'the stage-1 run' if mode == 'patch' else f"the {mode} run"
     s1cfg, info = read_run(run, (RUN.config, RUN.info, RUN.best))
-    if info.get('status') != 'finished': raise ValueError(f"{run}/run.json: the stage-1 run init_run={cfg.init_run!r} is not finished")
-    if s1cfg.mode != 'patch': raise ValueError(f"{run}/config.json: init_run={cfg.init_run!r} is a {s1cfg.mode!r} run, not a 'patch' run")
+    if info.get('status') != 'finished': raise ValueError(f"{run}/run.json: {what} init_run={cfg.init_run!r} is not finished")
+    if s1cfg.mode != mode: raise ValueError(f"{run}/config.json: init_run={cfg.init_run!r} is a {s1cfg.mode!r} run, not a {mode!r} run")
+    if info.get('model') == 'two-view': raise ValueError(f"{run}/run.json: init_run={cfg.init_run!r} is a two-view run; start from a single-view run")
+    if split_hash and info.get('split_hash') != split_hash:
+        raise ValueError(f"{run}/run.json: init_run={cfg.init_run!r} was trained on split {str(info.get('split_hash'))[:12]}, this run's cache on "
+                         f"{split_hash[:12]}: {what} may have seen this run's test patients")
     return dict(init_run=cfg.init_run, init_run_dir=str(run.resolve()), init_weights=str((run/RUN.best).resolve()),
                 init_weights_sha256=file_sha256(run/RUN.best), init_split_hash=info.get('split_hash'), init_cache_hash=info.get('cache_hash'),
                 init_policy=info.get('policy', 'float32'))
