@@ -4,19 +4,27 @@
 
 # %% ../nbs/05c_learning.ipynb #7eaeceba
 from __future__ import annotations
-import shutil, tempfile, time
+import re, shutil, tempfile, time
 from pathlib import Path
 import numpy as np, pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from .core import Config
 from .cache import cache_table, prepare_data
 from .stream import make_dataset
+from .synthetic import ceiling_auc, synthetic_truth
+from .baselines import PIXEL_STATISTICS, best_pixel_statistic, cache_features, image_auc, pixel_statistics, radiomics_features
 from .train import check_inputs, class_weights, fit_run
 from .evaluate import evaluate_run
 from .pipeline import DEMO, run_pipeline
 from .patchwhole import patch_to_whole, train_whole
+from .ensemble import ensemble_runs
+from .multiview import breast_predictions
+from .twoview import split_pairs, train_multiview, compare_views
 
 # %% auto #0
-__all__ = ['permuted_train_dataset', 'permutation_control', 'bench_learn']
+__all__ = ['permuted_train_dataset', 'permutation_control', 'breast_ceiling', 'breast_baselines', 'bench_learn']
 
 # %% ../nbs/05c_learning.ipynb #5705d758
 def permuted_train_dataset(cfg:Config, # the run's config (cache, batch size, augmentation, seed)
@@ -42,27 +50,80 @@ def permutation_control(cfg:Config, # the recipe and data of the run to control
     fit_run(cfg, train_ds, make_dataset(cfg.cache_dir, 'val', cfg.batch_size), info, class_weights(lab) if cfg.class_weights else None)
     return evaluate_run(run)
 
+# %% ../nbs/05c_learning.ipynb #be20eefb
+def breast_ceiling(cfg:Config, # the run's config: synthetic data when `data_root` is ''
+                   pairs:pd.DataFrame, # breasts (`bcc.twoview.split_pairs`), e.g. the test breasts
+                  )->float|None:
+    "The synthetic data's ceiling ROC AUC per breast: `ceiling_auc` of 1 - prod(1 - p) over the breast's distinct abnormalities; None on real data."
+    if cfg.data_root: return None
+    t = synthetic_truth(cfg.dataset_root).assign(breast_id=lambda t: t.patient_id + '_' + t.side)
+    t = t[t.breast_id.isin(set(pairs.breast_id))].drop_duplicates(['breast_id', 'abnormality_type', 'abnormality_id'])   # CC and MLO: one lesion
+    p = t.groupby('breast_id').p_malignant.agg(lambda p: 1 - np.prod(1 - p))
+    return ceiling_auc(pairs.assign(image_id=pairs.breast_id, image_label=pairs.label, image_p_malignant=pairs.breast_id.map(p)), 'image')
+
+def breast_baselines(cfg:Config, # the run's config (its cache and data)
+                     pairs:pd.DataFrame, # the test breasts (`bcc.twoview.split_pairs(cfg, 'test')`)
+                    )->dict:
+    "`bcc.baselines.run_baselines`'s figures per test breast (each breast the mean of its views' scores) and `breast_ceiling`."
+    both = lambda x: pd.concat([pixel_statistics(x), radiomics_features(x)], axis=1)
+    (ftr, ttr), (f, t) = (cache_features(cfg.cache_dir, s, both) for s in ('train', 'test'))
+    cols = [c for c in ftr.columns if c not in PIXEL_STATISTICS]          # radiomics_baseline's model, fitted on the training images
+    rad = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)).fit(ftr[cols], ttr.label).predict_proba(f[cols])[:, 1]
+    auc = lambda s: (lambda b: image_auc(b.rename(columns={'breast_id': 'image_id'}), b.probability))(
+        breast_predictions(t[['image_id']].assign(probability=np.asarray(s, float)), pairs, 'mean'))
+    name, px = best_pixel_statistic(pd.DataFrame({'test': {k: auc(f[k]) for k in PIXEL_STATISTICS}}))
+    return dict(ceiling_roc_auc=breast_ceiling(cfg, pairs), pixel_statistic=name, pixel_statistic_roc_auc=px, radiomics_roc_auc=auc(rad))
+
+# %% ../nbs/05c_learning.ipynb #7ca002f1
+def _twoview_rows(cfg:Config, # the single-view row's config (its run is `init_run`)
+                  mode:str, # the row's name
+                 )->list:
+    "Train the two-view run from `cfg`'s run, compare both per test breast; rows for the two-view model and the single-view mean."
+    t = time.time(); two = train_multiview(cfg.update(run_name=f'{cfg.run_name}_twoview', init_run=cfg.run_name))
+    table = compare_views(two); wall = time.time() - t
+    b = breast_baselines(cfg, split_pairs(cfg, 'test'))
+    auc = lambda r: dict(value=table.loc[r, 'roc_auc'], lo=table.loc[r, 'roc_auc_lo'], hi=table.loc[r, 'roc_auc_hi'])
+    return [_row(mode, auc('two-view, from the single-view run'), b, wall), _row(f"{mode.partition('+')[0]}+breast mean", auc('single-view, mean of views'), b, 0.)]
+
 # %% ../nbs/05c_learning.ipynb #e1604584
 def _learn_row(cfg:Config, mode:str, patch_epochs:int)->dict:
-    "Train and evaluate one row of the benchmark (`top_blocks` applies to the whole-image rows); its metrics.json contents."
+    "Train and evaluate one single-view run of the benchmark in `cfg.run_dir` (`top_blocks` applies to the whole-image rows); its metrics.json contents."
     if mode == 'patch2whole':
-        return patch_to_whole(cfg.update(mode='whole', run_name='learn_patch2whole'), patch=dict(epochs=patch_epochs or cfg.epochs))['stage2_metrics']
+        return patch_to_whole(cfg.update(mode='whole'), patch=dict(epochs=patch_epochs or cfg.epochs))['stage2_metrics']
     if mode == 'whole' and cfg.top_blocks: prepare_data(cfg); return evaluate_run(train_whole(cfg))   # the same top blocks, from scratch
     return run_pipeline(cfg.update(top_blocks=0))['metrics']
 
-def bench_learn(modes=('roi', 'whole', 'patch2whole'), # 'roi' windows, 'whole' images from scratch, 'patch2whole' (stage 1 on patches, stage 2 whole)
+def _row(name:str, auc:dict, b:dict, wall:float)->dict:
+    "One row of the table: test ROC AUC {value, lo, hi} beside the baselines and the ceiling of `b`."
+    return dict(mode=name, model=auc['value'], lo=auc['lo'], hi=auc['hi'], radiomics=b['radiomics_roc_auc'], pixel_statistic=b['pixel_statistic_roc_auc'],
+                ceiling=b['ceiling_roc_auc'], gap_to_ceiling=(b['ceiling_roc_auc'] or np.nan) - auc['value'], wall_s=round(wall, 1))
+
+# %% ../nbs/05c_learning.ipynb #9aee5756
+def bench_learn(modes=('roi', 'whole', 'patch2whole', 'patch2whole+tta', 'patch2whole+ensemble3', 'patch2whole+twoview'), # rows: a recipe ('roi' windows, 'whole' images from scratch, 'patch2whole'), or recipe+tta (flip-averaged), recipe+ensembleN (N seeds), recipe+twoview (two-view from it, per breast)
                 work:str='', # work folder (default: a temporary one)
                 patch_epochs:int=0, # epochs of the patch stage of 'patch2whole'; 0 = `epochs`
                 **overrides, # `Config` fields that differ from `DEMO` (e.g. epochs=12, synthetic_patients=240)
                )->pd.DataFrame:
-    "Train and evaluate the demo recipe per mode; print and return test ROC AUC beside baselines and the ceiling."
-    work, rows = Path(work or tempfile.mkdtemp(prefix='bcc_learn_')), []
+    "Train and evaluate the demo recipe per row; print and return test ROC AUC beside baselines and the ceiling (per breast for two-view)."
+    work, rows, done = Path(work or tempfile.mkdtemp(prefix='bcc_learn_')), [], {}
+    cfg_of = lambda base, **kw: Config().update(**DEMO).update(**{'work_dir': str(work), 'mode': base.replace('patch2whole', 'whole'), 'run_name': f'learn_{base}', **overrides, **kw})
+    def single(base):                                      # the recipe's run, trained once for all its rows
+        if base not in done: t = time.time(); done[base] = (_learn_row(cfg_of(base), base, patch_epochs), time.time() - t)
+        return done[base]
     for mode in ([modes] if isinstance(modes, str) else modes):
-        cfg = Config().update(**DEMO).update(work_dir=str(work), mode=mode.replace('patch2whole', 'whole'), run_name=f'learn_{mode}', **overrides)
-        t = time.time(); m = _learn_row(cfg, mode, patch_epochs); b, a = m['baselines'], m['test']['roc_auc']
-        rows.append(dict(mode=mode, model=a['value'], lo=a['lo'], hi=a['hi'], radiomics=b['radiomics_roc_auc'],
-                         pixel_statistic=b['pixel_statistic_roc_auc'], ceiling=b['ceiling_roc_auc'],
-                         gap_to_ceiling=b['ceiling_roc_auc'] - a['value'], wall_s=round(time.time() - t, 1)))
+        base, _, extra = mode.partition('+')
+        if base not in ('roi', 'whole', 'patch2whole') or not re.fullmatch(r'|tta|twoview|ensemble\d+', extra):
+            raise ValueError(f"modes: {mode!r} is not roi, whole or patch2whole, optionally +tta, +ensembleN or +twoview")
+        m, wall = single(base)
+        if not extra: rows.append(_row(mode, m['test']['roc_auc'], m['baselines'], wall))
+        elif extra == 'tta': rows.append(_row(mode, m['tta']['image']['tta'], m['baselines'], wall))   # the same run's evaluation, flips averaged
+        elif extra == 'twoview': rows += _twoview_rows(cfg_of(base), mode)
+        else:
+            t, runs = time.time(), [cfg_of(base).run_dir]
+            for s in range(1, int(extra[8:])):
+                c = cfg_of(base, run_name=f'learn_{base}_seed{s}', train_seed=s); _learn_row(c, base, patch_epochs); runs.append(c.run_dir)
+            e = ensemble_runs(runs, work/'runs'/f'learn_{base}_{extra}')
+            rows.append(_row(mode, e['test']['roc_auc'], m['baselines'], wall + time.time() - t))
     r = pd.DataFrame(rows).set_index('mode')
     print(r.round(3).to_string())
     return r

@@ -19,20 +19,36 @@ from .index import load_index
 from .run import RUN, clear_run, load_model, load_run, plot_history, previous_run, read_json, read_run
 from .train import check_inputs, class_weights, fit_run
 from .multiview import pair_views, breast_predictions, compare_breast_level, plot_comparison
+from .patchwhole import build_patchwhole, stage1_weights
 
 # %% auto #0
-__all__ = ['build_multiview_model', 'split_pairs', 'pair_dataset', 'train_multiview', 'predict_breasts', 'compare_views']
+__all__ = ['copy_init_weights', 'build_multiview_model', 'split_pairs', 'pair_dataset', 'train_multiview', 'predict_breasts',
+           'compare_views']
 
 # %% ../nbs/08a_two_view.ipynb #cc58a5e3
-def build_multiview_model(cfg:Config, # uses `shape`, `weights`, `dense_units`, `dropout`, `mixed_precision`
+def copy_init_weights(model, # the model to start, e.g. a two-view model
+                      weights, # the `best.keras` of the run it starts from
+                      policy:str='float32', # that model's dtype policy (its run.json `policy`)
+                     )->list:
+    "Copy each `block*` and `top*` layer of `weights` into `model`'s layer of that name when their weight shapes match; the names copied."
+    src, names, done = load_model(weights, policy), {l.name for l in model.layers}, []
+    for l in src.layers:
+        if not (l.name.startswith(('block', 'top')) and l.weights and l.name in names): continue
+        dst = model.get_layer(l.name)
+        if [w.shape for w in dst.weights] == [w.shape for w in l.weights]: dst.set_weights(l.get_weights()); done.append(l.name)
+    return done
+
+def build_multiview_model(cfg:Config, # uses `shape`, `weights`, `top_blocks`, `init_run`, `dense_units`, `dropout`, `mixed_precision`
                           policy:str|None=None, # Keras dtype policy; from `bcc.model.speed_settings(cfg)` when None
+                          record:dict|None=None, # when given and `init_run` is set, gets `init_layers`: the layers copied
                          ):
-    "Inputs `cc` and `mlo` (raw 0-255), one shared VGG16, pooled features concatenated, head, `probability`."
+    "Inputs `cc` and `mlo` (raw 0-255), one shared VGG16 (+ `top_blocks`), pooled features concatenated, head, `probability`; from `init_run` when set."
     import keras
     from keras import layers
     if cfg.backbone != 'vgg16': raise ValueError(f"Config.backbone: {cfg.backbone!r}: the two-view model shares VGG16's layers; use backbone='vgg16'")
     policy = policy or speed_settings(cfg)['policy']
-    shared = [l for l in build_model(cfg, policy).layers if l.name == 'vgg16_preprocess' or l.name.startswith('block')]
+    one = build_patchwhole(cfg.update(init_run='', weights='none' if cfg.init_run else cfg.weights), policy)  # VGG16 + top blocks
+    shared = [l for l in one.layers if l.name == 'vgg16_preprocess' or l.name.startswith(('block', 'top'))]
     old = keras.config.dtype_policy(); keras.config.set_dtype_policy(policy)
     try:
         pool, ins = layers.GlobalAveragePooling2D(name='avg_pool'), {v: keras.Input((*cfg.shape, 3), name=v) for v in ('cc', 'mlo')}
@@ -42,8 +58,13 @@ def build_multiview_model(cfg:Config, # uses `shape`, `weights`, `dense_units`, 
         x = layers.Concatenate(name='fusion')([features(ins['cc']), features(ins['mlo'])])
         x = layers.Dense(cfg.dense_units, activation='relu', name='head_dense')(layers.Dropout(cfg.dropout, name='head_dropout_1')(x))
         out = layers.Dense(1, activation='sigmoid', dtype='float32', name='probability')(layers.Dropout(cfg.dropout, name='head_dropout_2')(x))
-        return keras.Model(ins, out, name='bcc_vgg16_two_view')
+        model = keras.Model(ins, out, name='bcc_vgg16_two_view')
     finally: keras.config.set_dtype_policy(old)
+    if cfg.init_run:
+        w = stage1_weights(cfg, 'whole')
+        copied = copy_init_weights(model, w['init_weights'], w['init_policy'])
+        if record is not None: record['init_layers'] = copied
+    return model
 
 # %% ../nbs/08a_two_view.ipynb #5e13d8f8
 def split_pairs(cfg:Config, # the run's config (uses `cache_dir`, `index_dir`)
@@ -124,7 +145,7 @@ def train_multiview(cfg:Config, # the run's settings (whole mode)
                     force:bool=False, # train again even if the run folder holds a finished run
                     callbacks:list|None=None, # extra Keras callbacks
                    )->Path:
-    "Prepare and check the data as `bcc.train.train` does, then train the two-view model in `cfg.run_dir` in two phases."
+    "Prepare and check the data as `bcc.train.train` does, then train the two-view model in `cfg.run_dir` in two phases (from `init_run` when set)."
     if cfg.mode != 'whole': raise ValueError(f"Config.mode={cfg.mode!r}: two-view models need whole-mode images")
     run = Path(cfg.run_dir)
     if (old := read_json(run/RUN.info)) and old.get('model') != 'two-view': raise ValueError(f"{run}: holds a single-view run; use another run_name")
@@ -132,18 +153,23 @@ def train_multiview(cfg:Config, # the run's settings (whole mode)
     if info.get('status') == 'finished':
         print(f"{run}: finished ({info['epochs_done']} epochs, best val AUC {info['best_val_auc']:.3f}); force=True trains it again"); return run
     cfg = prepare_data(cfg); inputs = check_inputs(cfg)
+    rec = stage1_weights(cfg, 'whole', inputs['split_hash']) if cfg.init_run else {}   # finished, single-view, 'whole', this split
+    if rec and info.get('init_weights_sha256') not in (None, rec['init_weights_sha256']):
+        raise ValueError(f"{run}/{RUN.info}: started from init_run weights {info['init_weights_sha256'][:12]}, {cfg.init_run} now has "
+                         f"{rec['init_weights_sha256'][:12]}; use force=True or another run_name")
     for k in ('split_hash', 'cache_hash'):
         if info and info.get(k) != inputs[k]:
             raise ValueError(f"{run}/{RUN.info}: trained on {k} {info.get(k)}, the data now has {inputs[k]}; use force=True or another run_name")
     if not info: clear_run(run)
     tr, va, strategy = split_pairs(cfg, 'train'), split_pairs(cfg, 'val'), get_strategy()
-    info = {**info, **inputs, 'model': 'two-view', 'breasts': {'train': len(tr), 'val': len(va)}, 'package_versions': package_versions(),
+    info = {**info, **inputs, **rec, 'model': 'two-view', 'breasts': {'train': len(tr), 'val': len(va)}, 'package_versions': package_versions(),
             'runtime': runtime_info(), 'started': info.get('started') or time.strftime('%Y-%m-%d %H:%M:%S')}
     bs = cfg.batch_size * strategy.num_replicas_in_sync
     train_ds = lambda epochs: pair_dataset(cfg.cache_dir, 'train', tr, bs, augment=cfg.augment, shuffle=True, seed=cfg.seed,
                                            deterministic=cfg.deterministic, epochs=epochs)   # epoch k drawn from (seed, k)
     val_ds = pair_dataset(cfg.cache_dir, 'val', va, bs, deterministic=cfg.deterministic)
-    fit_run(cfg, train_ds, val_ds, info, class_weights(tr.label) if cfg.class_weights else None, callbacks, strategy, build=build_multiview_model)
+    fit_run(cfg, train_ds, val_ds, info, class_weights(tr.label) if cfg.class_weights else None, callbacks, strategy,
+            build=lambda c, p: build_multiview_model(c, p, info))   # run.json gets `init_layers`
     fig = plot_history(run)
     with atomic_path(run/RUN.curves) as tmp: fig.savefig(tmp, format='png', dpi=80)
     plt.close(fig)
@@ -165,11 +191,13 @@ def predict_breasts(model, # a two-view model (inputs `cc`, `mlo`)
 
 # %% ../nbs/08a_two_view.ipynb #21118a9a
 def compare_views(two_view_run, # run folder of `train_multiview`
-                  single_view_run, # run folder of `bcc.train.train` on the same split, evaluated or not
+                  single_view_run=None, # run folder of `bcc.train.train` on the same split, evaluated or not; None: the two-view run's `init_run`
                  )->pd.DataFrame:
     "Breast-level test metrics of the two-view model and the single-view model (mean, max); saved with a figure."
     from functools import cache
-    two, one = Path(two_view_run), Path(single_view_run)
+    two, info2 = Path(two_view_run), read_run(Path(two_view_run))[1]
+    if single_view_run is None and not info2.get('init_run_dir'): raise ValueError(f"{two}: no init_run to compare with; give single_view_run")
+    one = Path(single_view_run or info2['init_run_dir'])
     (cfg2, info2), (cfg1, info1) = read_run(two), read_run(one)
     if info2.get('split_hash') != info1.get('split_hash'):
         raise ValueError(f"{one}: split_hash {info1.get('split_hash')} differs from {two}'s {info2.get('split_hash')}; compare runs of one split")
@@ -184,7 +212,7 @@ def compare_views(two_view_run, # run folder of `train_multiview`
             sv = predict(single(), cfg1, s, images)
         for name, how in (('single-view, mean of views', 'mean'), ('single-view, max of views', 'max')):
             models.setdefault(name, []).append(breast_predictions(sv, b, how))
-        models.setdefault('two-view, shared VGG16', []).append(b)
+        models.setdefault('two-view, from the single-view run' if info2.get('init_run') else 'two-view, shared VGG16', []).append(b)
     table = compare_breast_level(models, cfg2)
     atomic_write(two/'comparison.csv', table.to_csv())
     fig = plot_comparison(table)
