@@ -72,9 +72,16 @@ def check_imports():
 PRIVATE_API = ('_inbound_nodes', '._nodes', 'raw_ops.', 'compat.v1')
 
 
+def lazy_loads(tree)->list:
+    "The module names of the `lazy.load('name')` calls in `tree` (lazy_loader's imports on first use)."
+    import ast
+    return [n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == 'load'
+            and isinstance(n.func.value, ast.Name) and n.func.value.id == 'lazy' and n.args and isinstance(n.args[0], ast.Constant)]
+
+
 def architecture_problems(pkg=ROOT/'bcc'):
     """The module map's rules: no import circles between bcc modules, no bcc import inside a function, no import of another
-    module's `_underscore` names, no private Keras/TensorFlow internals, bcc.core imported before TensorFlow, and a purpose line (docstring) at the top of each module."""
+    module's `_underscore` names, no private Keras/TensorFlow internals, no TensorFlow/Keras loaded at import (`lazy.load`), and a purpose line (docstring) at the top of each module."""
     import ast
     mods = {p.stem: p for p in sorted(pkg.glob('*.py')) if not p.stem.startswith('_')}
     graph, problems = {}, []
@@ -89,11 +96,12 @@ def architecture_problems(pkg=ROOT/'bcc'):
                 if id(n) not in top: problems.append(f'bcc/{m}.py:{n.lineno}: bcc import inside a function ({target})')
                 problems += [f'bcc/{m}.py:{n.lineno}: imports private {target}.{a.name}' for a in n.names if a.name.startswith('_')]
         problems += [f'bcc/{m}.py: uses private framework API `{w}`' for w in PRIVATE_API if w in text]
-        heavy = [i for i, n in enumerate(tree.body) if isinstance(n, (ast.Import, ast.ImportFrom)) and
-                 {(a.name if isinstance(n, ast.Import) else n.module or '').split('.')[0] for a in n.names} & {'tensorflow', 'keras'}]
-        core = [i for i, n in enumerate(tree.body) if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module == 'core']
-        if heavy and (not core or core[0] > heavy[0]):   # bcc.core quiets TensorFlow's start-up lines in console scripts
-            problems.append(f'bcc/{m}.py: imports TensorFlow/Keras before bcc.core')
+        for n in tree.body:   # TensorFlow takes seconds to import: a module loads it on first use (lazy.load), so that --help is quick
+            if isinstance(n, (ast.Import, ast.ImportFrom)) and \
+               {(a.name if isinstance(n, ast.Import) else n.module or '').split('.')[0] for a in n.names} & {'tensorflow', 'keras'}:
+                problems.append(f"bcc/{m}.py:{n.lineno}: imports TensorFlow/Keras when imported; load it with lazy.load('...') or in the function")
+        for name in lazy_loads(tree):
+            if name.startswith('bcc.') and (target := name.split('.')[1]) in mods and target != m: deps.add(target)
         graph[m] = deps
     def visit(u, path):
         for v in sorted(graph[u]):
@@ -146,7 +154,8 @@ def imported_dists(lib):
     dists, out = packages_distributions(), {}
     for p in sorted(Path(lib).glob('*.py')):
         for n in ast.walk(ast.parse(p.read_text())):
-            mods = [a.name for a in n.names] if isinstance(n, ast.Import) else [n.module] if isinstance(n, ast.ImportFrom) and not n.level else []
+            mods = [a.name for a in n.names] if isinstance(n, ast.Import) else [n.module] if isinstance(n, ast.ImportFrom) and not n.level else \
+                   lazy_loads(n) if isinstance(n, ast.Module) else []
             for m in (m for m in mods if not m.startswith(('bcc', 'google.colab'))):    # google.colab exists only on Colab
                 top = m.split('.')[0]
                 if top not in sys.stdlib_module_names:

@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .core import Config, atomic_path
-import keras
-import tensorflow as tf
-from tensorflow.core.framework.summary_pb2 import SummaryMetadata, DATA_CLASS_SCALAR   # the summary proto
+import lazy_loader as lazy
+keras = lazy.load('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
+tf = lazy.load('tensorflow')
 from .run import RUN, write_json, save_model
 
 # %% auto #0
-__all__ = ['RunState', 'ScalarLogger', 'reset_seeds', 'ResumablePlateau', 'ResumableEarlyStopping', 'schedule_callbacks']
+__all__ = ['keras', 'tf', 'RunState', 'ScalarLogger', 'reset_seeds', 'ResumablePlateau', 'ResumableEarlyStopping',
+           'schedule_callbacks']
 
 # %% ../nbs/04_run_callbacks.ipynb #0e9e1768
 def _lr(model)->float: return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
@@ -43,6 +44,7 @@ class ScalarLogger(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.writers = {k: tf.summary.create_file_writer(str(self.log_dir/k)) for k in ('train', 'validation')}
     def on_epoch_end(self, epoch, logs=None):
+        from tensorflow.core.framework.summary_pb2 import SummaryMetadata, DATA_CLASS_SCALAR   # the summary proto
         meta = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name='scalars'), data_class=DATA_CLASS_SCALAR)
         for k, v in (logs or {}).items():
             w, tag = (self.writers['validation'], k[4:]) if k.startswith('val_') else (self.writers['train'], k)

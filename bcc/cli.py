@@ -9,7 +9,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Callable, Iterable
 from fastcore.docments import docments
-from .core import Config, debugging
+from .core import Config, debugging, voice
 
 # %% auto #0
 __all__ = ['FIELDS', 'exit_status', 'command_parser', 'flag_message', 'command', 'run_console_script']
@@ -104,6 +104,7 @@ def _run(f, config, base, argv, aliases=None, subcommands=None):
     a = vars(p.parse_args(argv))
     debug = a.pop('debug') or debugging()
     if subcommands: f, config = (lambda g: g if isinstance(g, tuple) else (g, ()))(subcommands[a.pop('_command')])
+    names = [n for n in inspect.signature(f).parameters if n != 'cfg'] + list(config)
     try:
         given = {n: a.pop(n) for n in config if a.get(n) is not None}
         for n in config: a.pop(n, None)
@@ -111,10 +112,9 @@ def _run(f, config, base, argv, aliases=None, subcommands=None):
             cfg = Config.load(a.pop('config')) if a.get('config') else base(given) if callable(base) else base or Config()
             a.pop('config', None); a['cfg'] = cfg.update(**given)
         else: a.update(given)
-        return exit_status(f(**a))
+        with voice(lambda m: flag_message(m, names, argv)): return exit_status(f(**a))   # its notes in flags too
     except (ValueError, OSError) as e:
         if debug: traceback.print_exc()
-        names = [n for n in inspect.signature(f).parameters if n != 'cfg'] + list(config)
         print(f"{p.prog}: {flag_message(str(e), names, argv)}", file=sys.stderr)
         return 2
 

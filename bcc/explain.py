@@ -10,7 +10,8 @@ import json, math, textwrap, weakref
 from pathlib import Path
 import numpy as np
 import pandas as pd
-import keras
+import lazy_loader as lazy
+keras = lazy.load('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
 from scipy.stats import binomtest
 from .cache import cache_table
 from .stream import make_dataset
@@ -21,8 +22,8 @@ from .index import load_index
 from .run import RUN, load_run, merge_metrics, read_json, read_metrics
 
 # %% auto #0
-__all__ = ['LAYER', 'CAM_LAYERS', 'cam_layer', 'gradcam_model', 'grad_cam', 'cam_to_original', 'overlay', 'score_heatmap',
-           'localization_summary', 'explain_record', 'gradcam_gallery', 'explain_run']
+__all__ = ['keras', 'LAYER', 'CAM_LAYERS', 'cam_layer', 'gradcam_model', 'grad_cam', 'cam_to_original', 'overlay',
+           'score_heatmap', 'localization_summary', 'explain_record', 'gradcam_gallery', 'explain_run']
 
 # %% ../nbs/06_explain.ipynb #dc17e024
 LAYER = 'block5_conv3'

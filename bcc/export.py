@@ -9,13 +9,14 @@ import inspect, json, os, shutil, tempfile
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np
-import keras, tensorflow as tf
+import lazy_loader as lazy
+keras, tf = lazy.load('keras'), lazy.load('tensorflow')   # loaded on first use: a command's --help never waits for them
 
 # %% auto #0
-__all__ = ['export_serving', 'serving_command', 'rest_body']
+__all__ = ['keras', 'tf', 'export_serving', 'serving_command', 'rest_body']
 
 # %% ../nbs/07_export.ipynb #f61ae24d
-_QUIET_WRITE = {'verbose': False} if 'verbose' in inspect.signature(keras.export.ExportArchive.write_out).parameters else {}   # Keras 3.6+
+def _quiet_write()->dict: return {'verbose': False} if 'verbose' in inspect.signature(keras.export.ExportArchive.write_out).parameters else {}   # Keras 3.6+
 
 def export_serving(model:keras.Model, # a bcc model: input `image`, output `probability`
                    base_dir:str|Path, # model base folder that TF Serving watches; the version goes below it
@@ -37,7 +38,7 @@ def export_serving(model:keras.Model, # a bcc model: input `image`, output `prob
     try:
         log, level = tf.get_logger(), tf.get_logger().level
         log.setLevel('ERROR')                                          # no 'Assets written to <temp dir>'
-        try: arch.write_out(str(tmp/'model'), **_QUIET_WRITE)
+        try: arch.write_out(str(tmp/'model'), **_quiet_write())
         finally: log.setLevel(level)
         extra = dict(config=None if cfg is None else asdict(cfg), threshold=threshold,
                      input=dict(name='image', shape=[h, w, c], dtype='float32', range='0..255'))

@@ -10,13 +10,13 @@ from .vit import vit_encoder, vit_preprocess, vit_base, vit_weights_path, is_vit
 import json, os, time
 from pathlib import Path
 import numpy as np
-import keras
-import tensorflow as tf
-from keras import layers
+import lazy_loader as lazy
+keras = lazy.load('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
+tf = lazy.load('tensorflow')
 
 # %% auto #0
-__all__ = ['VGG16_NOTOP_URL', 'VGG16_NOTOP_MD5', 'BACKBONES', 'n_workers', 'get_strategy', 'speed_settings', 'is_chief',
-           'multiworker_fit', 'imagenet_weights', 'vgg16_base', 'build_model', 'set_phase', 'make_loss',
+__all__ = ['keras', 'tf', 'VGG16_NOTOP_URL', 'VGG16_NOTOP_MD5', 'BACKBONES', 'n_workers', 'get_strategy', 'speed_settings',
+           'is_chief', 'multiworker_fit', 'imagenet_weights', 'vgg16_base', 'build_model', 'set_phase', 'make_loss',
            'compile_model', 'bench_train']
 
 # %% ../nbs/04_model.ipynb #8d53f711
@@ -128,11 +128,11 @@ def vgg16_base(weights:str='imagenet', # 'imagenet', a path to a VGG16 (no top) 
     return base
 
 # %% ../nbs/04_model.ipynb #3b8dc8ad
-def _vgg_preprocess()->layers.Layer:
+def _vgg_preprocess()->keras.layers.Layer:
     "A frozen 1x1 convolution doing VGG16's `preprocess_input` (RGB to BGR, minus the ImageNet means)."
     flip = np.zeros((1, 1, 3, 3), 'float32')
     for i in range(3): flip[0, 0, 2 - i, i] = 1
-    return layers.Conv2D(3, 1, name='vgg16_preprocess', trainable=False, dtype='float32',
+    return keras.layers.Conv2D(3, 1, name='vgg16_preprocess', trainable=False, dtype='float32',
                          kernel_initializer=keras.initializers.Constant(flip),
                          bias_initializer=keras.initializers.Constant([-103.939, -116.779, -123.68]))
 
@@ -151,9 +151,9 @@ def build_model(cfg:Config, # uses `backbone`, `shape`, `weights`, `dense_units`
         inp = keras.Input((*cfg.shape, 3), name='image')
         if vit: feats = vit_encoder(vit_preprocess()(inp), cfg.vit_depth, cfg.vit_patch)
         else: base = keras.applications.VGG16(include_top=False, weights=None, input_tensor=_vgg_preprocess()(inp)); feats = base.output
-        x = layers.Dropout(cfg.dropout, name='head_dropout_1')(layers.GlobalAveragePooling2D(name='avg_pool')(feats))
-        x = layers.Dense(cfg.dense_units, activation='relu', name='head_dense')(x)
-        out = layers.Dense(1, activation='sigmoid', dtype='float32', name='probability')(layers.Dropout(cfg.dropout, name='head_dropout_2')(x))
+        x = keras.layers.Dropout(cfg.dropout, name='head_dropout_1')(keras.layers.GlobalAveragePooling2D(name='avg_pool')(feats))
+        x = keras.layers.Dense(cfg.dense_units, activation='relu', name='head_dense')(x)
+        out = keras.layers.Dense(1, activation='sigmoid', dtype='float32', name='probability')(keras.layers.Dropout(cfg.dropout, name='head_dropout_2')(x))
         model = keras.Model(inp, out, name=f'bcc_{cfg.backbone}')
         if path is not None:
             src = vit_base(str(path), (*cfg.shape, 3), cfg.vit_depth, cfg.vit_patch) if vit else vgg16_base(str(path), (*cfg.shape, 3))

@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from .core import Config, file_sha256
-import keras
-from keras import layers
+import lazy_loader as lazy
+keras = lazy.load('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
 from .model import build_model
 from .run import RUN, read_run, load_model, read_json
 from .train import train
@@ -17,7 +17,7 @@ from .evaluate import evaluate_run
 from .patches import train_patches
 
 # %% auto #0
-__all__ = ['add_top_blocks', 'stage1_weights', 'build_patchwhole', 'train_whole', 'patch_to_whole']
+__all__ = ['keras', 'add_top_blocks', 'stage1_weights', 'build_patchwhole', 'train_whole', 'patch_to_whole']
 
 # %% ../nbs/04c_patch_to_whole.ipynb #e11f74aa
 def add_top_blocks(x, # the VGG16 base's output (block5_pool)
@@ -27,8 +27,8 @@ def add_top_blocks(x, # the VGG16 base's output (block5_pool)
     "`n` blocks of two 3x3 convolutions, each with batch normalisation and ReLU (names `top{i}_conv{j}`, ...)."
     for i in range(1, n + 1):
         for j in (1, 2):
-            x = layers.Conv2D(filters, 3, padding='same', use_bias=False, name=f"top{i}_conv{j}")(x)
-            x = layers.Activation('relu', name=f"top{i}_relu{j}")(layers.BatchNormalization(name=f"top{i}_bn{j}")(x))
+            x = keras.layers.Conv2D(filters, 3, padding='same', use_bias=False, name=f"top{i}_conv{j}")(x)
+            x = keras.layers.Activation('relu', name=f"top{i}_relu{j}")(keras.layers.BatchNormalization(name=f"top{i}_bn{j}")(x))
     return x
 
 # %% ../nbs/04c_patch_to_whole.ipynb #b4b5a6ae
@@ -59,9 +59,9 @@ def build_patchwhole(cfg:Config, # uses the `build_model` fields, `top_blocks` a
     old = keras.config.dtype_policy(); keras.config.set_dtype_policy(policy or base.dtype_policy.name)
     try:
         x = add_top_blocks(base.get_layer('block5_pool').output, cfg.top_blocks)
-        x = layers.Dropout(cfg.dropout, name='head_dropout_1')(layers.GlobalAveragePooling2D(name='avg_pool')(x))
-        x = layers.Dense(cfg.dense_units, activation='relu', name='head_dense')(x)
-        out = layers.Dense(1, activation='sigmoid', dtype='float32', name='probability')(layers.Dropout(cfg.dropout, name='head_dropout_2')(x))
+        x = keras.layers.Dropout(cfg.dropout, name='head_dropout_1')(keras.layers.GlobalAveragePooling2D(name='avg_pool')(x))
+        x = keras.layers.Dense(cfg.dense_units, activation='relu', name='head_dense')(x)
+        out = keras.layers.Dense(1, activation='sigmoid', dtype='float32', name='probability')(keras.layers.Dropout(cfg.dropout, name='head_dropout_2')(x))
         model = keras.Model(base.input, out, name='bcc_patch_to_whole')
     finally: keras.config.set_dtype_policy(old)
     if cfg.init_run:

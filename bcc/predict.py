@@ -11,7 +11,8 @@ import sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
-import keras, tensorflow as tf
+import lazy_loader as lazy
+keras, tf = lazy.load('keras'), lazy.load('tensorflow')   # loaded on first use: a command's --help never waits for them
 from .explain import cam_to_original, grad_cam, overlay
 from .model import build_model
 from .preprocess import preprocess
@@ -19,7 +20,7 @@ from .read import read_mammogram
 from .run import RUN, load_model, load_run, read_json, read_run
 
 # %% auto #0
-__all__ = ['load_predictor', 'prepare_input', 'predict_file', 'predict_files', 'bcc_predict', 'bench_predict']
+__all__ = ['keras', 'tf', 'load_predictor', 'prepare_input', 'predict_file', 'predict_files', 'bcc_predict', 'bench_predict']
 
 # %% ../nbs/07a_predict.ipynb #8b429f28
 def load_predictor(model_path:str|Path, # a run folder, or a .keras file with its run's config.json beside it

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_training.ipynb #ca64b398
 from __future__ import annotations
-from .core import Config, atomic_path
+from .core import Config, atomic_path, say
 from .runtime import package_versions, runtime_info, seed_everything
 from .cli import command, FIELDS
 import shutil, tempfile, time
@@ -12,8 +12,9 @@ from typing import Callable
 from pathlib import Path
 import numpy as np
 import matplotlib.pyplot as plt
-import keras
-import tensorflow as tf
+import lazy_loader as lazy
+keras = lazy.load('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
+tf = lazy.load('tensorflow')
 from sklearn.utils.class_weight import compute_class_weight
 from .download import notebook_config
 from .index import load_index
@@ -21,12 +22,12 @@ from .split import LeakageError, load_split
 from .cache import prepare_data, load_manifest, cache_hash, cache_table
 from .stream import make_dataset
 from .model import get_strategy, n_workers, is_chief, multiworker_fit, speed_settings, build_model, set_phase, compile_model
-from .callbacks import RunState, ScalarLogger, reset_seeds, schedule_callbacks
+run_callbacks = lazy.load('bcc.callbacks', suppress_warning=True)   # its classes subclass Keras's: loaded when training starts
 from .run import RUN, write_json, load_model, previous_run, clear_run, plot_history
 
 # %% auto #0
-__all__ = ['SMALL_RECIPE', 'REAL_RECIPE', 'notebook_training_config', 'class_weights', 'check_skipped', 'check_inputs',
-           'training_seed', 'fit_run', 'train', 'bcc_train']
+__all__ = ['keras', 'tf', 'run_callbacks', 'SMALL_RECIPE', 'REAL_RECIPE', 'notebook_training_config', 'class_weights',
+           'check_skipped', 'check_inputs', 'training_seed', 'fit_run', 'train', 'bcc_train']
 
 # %% ../nbs/04_training.ipynb #c591d38b
 SMALL_RECIPE = dict(image_size=64, epochs=4, warmup_epochs=2, batch_size=8, weights='none', finetune_blocks=2,
@@ -120,20 +121,20 @@ def fit_run(cfg:Config, # the run's settings; files go to `cfg.run_dir` (on the 
     cfg.save(out/RUN.config); write_json(out/RUN.info, info)
     seed_everything(training_seed(cfg), cfg.deterministic)          # one seed per run: epoch k draws from (seed, k), resumed or not
     if done <= cfg.warmup_epochs: info['schedule'] = {}  # the fine-tuning's schedule and early stopping start counting afresh
-    schedule = schedule_callbacks(cfg, info.setdefault('schedule', {}))  # ... or carry on from run.json's counts
+    schedule = run_callbacks.schedule_callbacks(cfg, info.setdefault('schedule', {}))  # ... or carry on from run.json's counts
     stopped = lambda: info['schedule'].get('early_stopping', {}).get('stopped_epoch')
     with strategy.scope():
         model = load_model(run/RUN.last, speed['policy']) if done else (build or build_model)(cfg, speed['policy'])
         model = multiworker_fit(model, strategy)
-        seeds = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: reset_seeds(model, training_seed(cfg), epoch))
+        seeds = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: run_callbacks.reset_seeds(model, training_seed(cfg), epoch))
         for phase, start, stop, lr in [('warmup', 0, cfg.warmup_epochs, cfg.lr_warmup), ('finetune', cfg.warmup_epochs, cfg.epochs, cfg.lr_finetune)]:
             if done >= stop or stopped() is not None: continue
             if done == start: set_phase(model, phase, cfg.finetune_blocks)
             compile_model(model, cfg, lr, optimizer=model.optimizer if done > start else None, jit_compile=speed['jit_compile'])
             ds, steps = _epoch_batches(train_ds, range(done, stop))
             model.fit(ds, validation_data=val_ds, initial_epoch=done, epochs=stop, steps_per_epoch=steps, class_weight=class_weight, shuffle=False,
-                      callbacks=[seeds, *(schedule if phase == 'finetune' else []), RunState(out, info, phase),
-                                 ScalarLogger(out/RUN.logs), *(callbacks or [])], verbose=2)
+                      callbacks=[seeds, *(schedule if phase == 'finetune' else []), run_callbacks.RunState(out, info, phase),
+                                 run_callbacks.ScalarLogger(out/RUN.logs), *(callbacks or [])], verbose=2)
             done = stop
     info.update(status='finished', stopped_epoch=stopped(), finished=time.strftime('%Y-%m-%d %H:%M:%S'))
     write_json(out/RUN.info, info)
@@ -163,7 +164,7 @@ def train(cfg:Config, # the run's settings
     run, chief = Path(cfg.run_dir), is_chief(strategy)
     info = previous_run(cfg, resume, force)
     if info.get('status') == 'finished':
-        print(f"{run}: finished ({info['epochs_done']} epochs, best val AUC {info['best_val_auc']:.3f}); force=True trains it again")
+        say(f"{run}: finished ({info['epochs_done']} epochs, best val AUC {info['best_val_auc']:.3f}); force=True trains it again")
         return run
     if prepare and n_workers() == 1: cfg = prepare_data(cfg)   # several machines: the data is made beforehand
     inputs = check_inputs(cfg)

@@ -6,18 +6,18 @@
 from __future__ import annotations
 from .core import Config
 from pathlib import Path
-import keras
-from keras import layers
+import lazy_loader as lazy
+keras = lazy.load('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
 
 # %% auto #0
-__all__ = ['VIT_TINY', 'vit_preprocess', 'vit_encoder', 'vit_weights_path', 'vit_base', 'is_vit', 'set_vit_phase']
+__all__ = ['keras', 'VIT_TINY', 'vit_preprocess', 'vit_encoder', 'vit_weights_path', 'vit_base', 'is_vit', 'set_vit_phase']
 
 # %% ../nbs/04d_vit.ipynb #5213b219
 VIT_TINY = dict(dim=192, heads=3, mlp_dim=768)   # ViT-Tiny's width
 
-def vit_preprocess()->layers.Layer:
+def vit_preprocess()->keras.layers.Layer:
     "A `Rescaling` layer mapping raw 0-255 pixels to [-1, 1], the ViT's input scaling."
-    return layers.Rescaling(1 / 127.5, offset=-1.0, name='vit_preprocess', dtype='float32')
+    return keras.layers.Rescaling(1 / 127.5, offset=-1.0, name='vit_preprocess', dtype='float32')
 
 def vit_encoder(x, # preprocessed images, a Keras tensor [B, H, W, 3]
                 depth:int=12, # transformer blocks
@@ -26,16 +26,16 @@ def vit_encoder(x, # preprocessed images, a Keras tensor [B, H, W, 3]
     "ViT-Tiny layers on `x`: patch embedding, position convolution, `depth` blocks; returns the `vit_tokens` grid [B, H/patch, W/patch, 192]."
     (h, w), (dim, heads, mlp) = x.shape[1:3], VIT_TINY.values()
     if h % patch or w % patch: raise ValueError(f"Config.image_size/image_width: {h}x{w} px is not a multiple of vit_patch={patch}")
-    g = layers.Conv2D(dim, patch, strides=patch, name='vit_patch_embed')(x)
-    g = layers.Add(name='vit_pos_add')([g, layers.DepthwiseConv2D(3, padding='same', use_bias=False, name='vit_pos_conv')(g)])
-    t = layers.Reshape(((h // patch) * (w // patch), dim), name='vit_patch_tokens')(g)
+    g = keras.layers.Conv2D(dim, patch, strides=patch, name='vit_patch_embed')(x)
+    g = keras.layers.Add(name='vit_pos_add')([g, keras.layers.DepthwiseConv2D(3, padding='same', use_bias=False, name='vit_pos_conv')(g)])
+    t = keras.layers.Reshape(((h // patch) * (w // patch), dim), name='vit_patch_tokens')(g)
     for i in range(1, depth + 1):
-        y = layers.LayerNormalization(epsilon=1e-6, name=f'vit_block{i}_ln1')(t)
-        t = layers.Add(name=f'vit_block{i}_add1')([t, layers.MultiHeadAttention(heads, dim // heads, name=f'vit_block{i}_attn')(y, y)])
-        y = layers.Dense(mlp, activation='gelu', name=f'vit_block{i}_mlp1')(layers.LayerNormalization(epsilon=1e-6, name=f'vit_block{i}_ln2')(t))
-        t = layers.Add(name=f'vit_block{i}_add2')([t, layers.Dense(dim, name=f'vit_block{i}_mlp2')(y)])
-    t = layers.LayerNormalization(epsilon=1e-6, name='vit_norm')(t)
-    return layers.Reshape((h // patch, w // patch, dim), name='vit_tokens')(t)
+        y = keras.layers.LayerNormalization(epsilon=1e-6, name=f'vit_block{i}_ln1')(t)
+        t = keras.layers.Add(name=f'vit_block{i}_add1')([t, keras.layers.MultiHeadAttention(heads, dim // heads, name=f'vit_block{i}_attn')(y, y)])
+        y = keras.layers.Dense(mlp, activation='gelu', name=f'vit_block{i}_mlp1')(keras.layers.LayerNormalization(epsilon=1e-6, name=f'vit_block{i}_ln2')(t))
+        t = keras.layers.Add(name=f'vit_block{i}_add2')([t, keras.layers.Dense(dim, name=f'vit_block{i}_mlp2')(y)])
+    t = keras.layers.LayerNormalization(epsilon=1e-6, name='vit_norm')(t)
+    return keras.layers.Reshape((h // patch, w // patch, dim), name='vit_tokens')(t)
 
 # %% ../nbs/04d_vit.ipynb #e3f810eb
 def vit_weights_path(weights:str, # 'none' or a path to a ViT weights file ('imagenet' is refused)
