@@ -73,15 +73,15 @@ PRIVATE_API = ('_inbound_nodes', '._nodes', 'raw_ops.', 'compat.v1')
 
 
 def lazy_loads(tree)->list:
-    "The module names of the `lazy.load('name')` calls in `tree` (lazy_loader's imports on first use)."
+    "The module names of the `lazy_module('name')` calls in `tree` (bcc.core's imports on first use)."
     import ast
-    return [n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == 'load'
-            and isinstance(n.func.value, ast.Name) and n.func.value.id == 'lazy' and n.args and isinstance(n.args[0], ast.Constant)]
+    return [n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == 'lazy_module'
+            and n.args and isinstance(n.args[0], ast.Constant)]
 
 
 def architecture_problems(pkg=ROOT/'bcc'):
     """The module map's rules: no import circles between bcc modules, no bcc import inside a function, no import of another
-    module's `_underscore` names, no private Keras/TensorFlow internals, no TensorFlow/Keras loaded at import (`lazy.load`), and a purpose line (docstring) at the top of each module."""
+    module's `_underscore` names, no private Keras/TensorFlow internals, no TensorFlow/Keras loaded at import (`lazy_module`), and a purpose line (docstring) at the top of each module."""
     import ast
     mods = {p.stem: p for p in sorted(pkg.glob('*.py')) if not p.stem.startswith('_')}
     graph, problems = {}, []
@@ -96,10 +96,10 @@ def architecture_problems(pkg=ROOT/'bcc'):
                 if id(n) not in top: problems.append(f'bcc/{m}.py:{n.lineno}: bcc import inside a function ({target})')
                 problems += [f'bcc/{m}.py:{n.lineno}: imports private {target}.{a.name}' for a in n.names if a.name.startswith('_')]
         problems += [f'bcc/{m}.py: uses private framework API `{w}`' for w in PRIVATE_API if w in text]
-        for n in tree.body:   # TensorFlow takes seconds to import: a module loads it on first use (lazy.load), so that --help is quick
+        for n in tree.body:   # TensorFlow takes seconds to import: a module loads it on first use (lazy_module), so that --help is quick
             if isinstance(n, (ast.Import, ast.ImportFrom)) and \
                {(a.name if isinstance(n, ast.Import) else n.module or '').split('.')[0] for a in n.names} & {'tensorflow', 'keras'}:
-                problems.append(f"bcc/{m}.py:{n.lineno}: imports TensorFlow/Keras when imported; load it with lazy.load('...') or in the function")
+                problems.append(f"bcc/{m}.py:{n.lineno}: imports TensorFlow/Keras when imported; load it with lazy_module('...') or in the function")
         for name in lazy_loads(tree):
             if name.startswith('bcc.') and (target := name.split('.')[1]) in mods and target != m: deps.add(target)
         graph[m] = deps

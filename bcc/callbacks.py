@@ -8,10 +8,9 @@ import math, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import Config, atomic_path
-import lazy_loader as lazy
-keras = lazy.load('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
-tf = lazy.load('tensorflow')
+from .core import Config, atomic_path, lazy_module
+keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
+tf = lazy_module('tensorflow')
 from .run import RUN, write_json, save_model
 
 # %% auto #0

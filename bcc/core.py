@@ -11,8 +11,8 @@ from typing import Any, Callable
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['Config', 'coerce', 'atomic_path', 'atomic_write', 'config_from_params', 'debugging', 'quiet_tensorflow', 'say',
-           'voice', 'file_sha256', 'reference_csv_dir']
+__all__ = ['Config', 'coerce', 'atomic_path', 'atomic_write', 'config_from_params', 'debugging', 'quiet_tensorflow',
+           'lazy_module', 'say', 'voice', 'file_sha256', 'reference_csv_dir']
 
 # %% ../nbs/00_core.ipynb #9811e262
 @dataclass
@@ -200,6 +200,13 @@ def quiet_tensorflow():
 # %% ../nbs/00_core.ipynb #2f3072d3
 def _console_script()->bool: return bool(sys.argv) and Path(sys.argv[0]).name.startswith('bcc_')
 if _console_script(): quiet_tensorflow()
+
+# %% ../nbs/00_core.ipynb #741fcfea
+class lazy_module:
+    "A stand-in for the module `name`, imported the usual way on the first use of one of its attributes."
+    def __init__(self, name:str): self.__dict__['_name'] = name   # e.g. 'tensorflow'
+    def __getattr__(self, attr): return getattr(importlib.import_module(self._name), attr)
+    def __repr__(self): return f"<lazy module {self._name!r}{' (imported)' if self._name in sys.modules else ''}>"
 
 # %% ../nbs/00_core.ipynb #5a061ebe
 _VOICE = contextvars.ContextVar('bcc_voice', default=None)   # the rewriting of the interface the user called

@@ -4,14 +4,13 @@
 
 # %% ../nbs/06_explain.ipynb #d58fe842
 from __future__ import annotations
-from .core import atomic_path
+from .core import atomic_path, lazy_module
 from .runtime import progress
 import json, math, textwrap, weakref
 from pathlib import Path
 import numpy as np
 import pandas as pd
-import lazy_loader as lazy
-keras = lazy.load('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
+keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
 from scipy.stats import binomtest
 from .cache import cache_table
 from .stream import make_dataset

@@ -4,13 +4,12 @@
 
 # %% ../nbs/07_export.ipynb #18b8af4d
 from __future__ import annotations
-from .core import Config, atomic_write
+from .core import Config, atomic_write, lazy_module
 import inspect, json, os, shutil, tempfile
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np
-import lazy_loader as lazy
-keras, tf = lazy.load('keras'), lazy.load('tensorflow')   # loaded on first use: a command's --help never waits for them
+keras, tf = lazy_module('keras'), lazy_module('tensorflow')   # loaded on first use: a command's --help never waits for them
 
 # %% auto #0
 __all__ = ['keras', 'tf', 'export_serving', 'serving_command', 'rest_body']

@@ -4,15 +4,14 @@
 
 # %% ../nbs/04_model.ipynb #cf4432fc
 from __future__ import annotations
-from .core import Config
+from .core import Config, lazy_module
 from .runtime import runtime_info
 from .vit import vit_encoder, vit_preprocess, vit_base, vit_weights_path, is_vit, set_vit_phase
 import json, os, time
 from pathlib import Path
 import numpy as np
-import lazy_loader as lazy
-keras = lazy.load('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
-tf = lazy.load('tensorflow')
+keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
+tf = lazy_module('tensorflow')
 
 # %% auto #0
 __all__ = ['keras', 'tf', 'VGG16_NOTOP_URL', 'VGG16_NOTOP_MD5', 'BACKBONES', 'n_workers', 'get_strategy', 'speed_settings',

@@ -6,9 +6,8 @@
 from __future__ import annotations
 import time
 from pathlib import Path
-from .core import Config, file_sha256
-import lazy_loader as lazy
-keras = lazy.load('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
+from .core import Config, file_sha256, lazy_module
+keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
 from .model import build_model
 from .run import RUN, read_run, load_model, read_json
 from .train import train

@@ -4,15 +4,14 @@
 
 # %% ../nbs/07a_predict.ipynb #a39034af
 from __future__ import annotations
-from .core import Config, atomic_write
+from .core import Config, atomic_write, lazy_module
 from .runtime import progress
 from .cli import command
 import sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
-import lazy_loader as lazy
-keras, tf = lazy.load('keras'), lazy.load('tensorflow')   # loaded on first use: a command's --help never waits for them
+keras, tf = lazy_module('keras'), lazy_module('tensorflow')   # loaded on first use: a command's --help never waits for them
 from .explain import cam_to_original, grad_cam, overlay
 from .model import build_model
 from .preprocess import preprocess

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_training.ipynb #ca64b398
 from __future__ import annotations
-from .core import Config, atomic_path, say
+from .core import Config, atomic_path, say, lazy_module
 from .runtime import package_versions, runtime_info, seed_everything
 from .cli import command, FIELDS
 import shutil, tempfile, time
@@ -12,9 +12,8 @@ from typing import Callable
 from pathlib import Path
 import numpy as np
 import matplotlib.pyplot as plt
-import lazy_loader as lazy
-keras = lazy.load('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
-tf = lazy.load('tensorflow')
+keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
+tf = lazy_module('tensorflow')
 from sklearn.utils.class_weight import compute_class_weight
 from .download import notebook_config
 from .index import load_index
@@ -22,7 +21,7 @@ from .split import LeakageError, load_split
 from .cache import prepare_data, load_manifest, cache_hash, cache_table
 from .stream import make_dataset
 from .model import get_strategy, n_workers, is_chief, multiworker_fit, speed_settings, build_model, set_phase, compile_model
-run_callbacks = lazy.load('bcc.callbacks', suppress_warning=True)   # its classes subclass Keras's: loaded when training starts
+run_callbacks = lazy_module('bcc.callbacks')   # its classes subclass Keras's: loaded when training starts
 from .run import RUN, write_json, load_model, previous_run, clear_run, plot_history
 
 # %% auto #0

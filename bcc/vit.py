@@ -4,10 +4,9 @@
 
 # %% ../nbs/04d_vit.ipynb #79719ec5
 from __future__ import annotations
-from .core import Config
+from .core import Config, lazy_module
 from pathlib import Path
-import lazy_loader as lazy
-keras = lazy.load('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
+keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
 
 # %% auto #0
 __all__ = ['keras', 'VIT_TINY', 'vit_preprocess', 'vit_encoder', 'vit_weights_path', 'vit_base', 'is_vit', 'set_vit_phase']
