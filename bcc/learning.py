@@ -110,10 +110,14 @@ def bench_learn(modes=('roi', 'whole', 'patch2whole', 'patch2whole+tta', 'patch2
     def single(base):                                      # the recipe's run, trained once for all its rows
         if base not in done: t = time.time(); done[base] = (_learn_row(cfg_of(base), base, patch_epochs), time.time() - t)
         return done[base]
-    for mode in ([modes] if isinstance(modes, str) else modes):
+    modes = [modes] if isinstance(modes, str) else list(modes)
+    for mode in modes:                                     # all refused before any training
         base, _, extra = mode.partition('+')
         if base not in ('roi', 'whole', 'patch2whole') or not re.fullmatch(r'|tta|twoview|ensemble\d+', extra):
             raise ValueError(f"modes: {mode!r} is not roi, whole or patch2whole, optionally +tta, +ensembleN or +twoview")
+        if (base, extra) == ('roi', 'twoview'): raise ValueError(f"modes: {mode!r}: two-view models read whole images; use whole+twoview or patch2whole+twoview")
+    for mode in modes:
+        base, _, extra = mode.partition('+')
         m, wall = single(base)
         if not extra: rows.append(_row(mode, m['test']['roc_auc'], m['baselines'], wall))
         elif extra == 'tta': rows.append(_row(mode, m['tta']['image']['tta'], m['baselines'], wall))   # the same run's evaluation, flips averaged

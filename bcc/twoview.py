@@ -191,14 +191,13 @@ def predict_breasts(model, # a two-view model (inputs `cc`, `mlo`)
 
 # %% ../nbs/08a_two_view.ipynb #21118a9a
 def compare_views(two_view_run, # run folder of `train_multiview`
-                  single_view_run=None, # run folder of `bcc.train.train` on the same split, evaluated or not; None: the two-view run's `init_run`
+                  single_view_run=None, # run folder of `bcc.train.train` on the same split, evaluated or not; None: the two-view run's `init_run` (in its `work_dir/runs`)
                  )->pd.DataFrame:
     "Breast-level test metrics of the two-view model and the single-view model (mean, max); saved with a figure."
     from functools import cache
-    two, info2 = Path(two_view_run), read_run(Path(two_view_run))[1]
-    if single_view_run is None and not info2.get('init_run_dir'): raise ValueError(f"{two}: no init_run to compare with; give single_view_run")
-    one = Path(single_view_run or info2['init_run_dir'])
-    (cfg2, info2), (cfg1, info1) = read_run(two), read_run(one)
+    two = Path(two_view_run); cfg2, info2 = read_run(two)
+    if single_view_run is None and not info2.get('init_run'): raise ValueError(f"{two}: no init_run to compare with; give single_view_run")
+    one = Path(single_view_run or Path(cfg2.work_dir)/'runs'/info2['init_run']); cfg1, info1 = read_run(one)
     if info2.get('split_hash') != info1.get('split_hash'):
         raise ValueError(f"{one}: split_hash {info1.get('split_hash')} differs from {two}'s {info2.get('split_hash')}; compare runs of one split")
     images, model, models = load_index(cfg2.index_dir)[0], load_model(two/RUN.best, info2.get('policy', 'float32')), {}
