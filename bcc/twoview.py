@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
-from .core import Config, atomic_path, atomic_write
+from .core import Config, atomic_path, atomic_write, say
 from .runtime import package_versions, runtime_info
 from .cache import cache_table, load_manifest, prepare_data
 from .stream import augment_images, parse_record
@@ -151,7 +151,7 @@ def train_multiview(cfg:Config, # the run's settings (whole mode)
     if (old := read_json(run/RUN.info)) and old.get('model') != 'two-view': raise ValueError(f"{run}: holds a single-view run; use another run_name")
     info = previous_run(cfg, resume, force)
     if info.get('status') == 'finished':
-        print(f"{run}: finished ({info['epochs_done']} epochs, best val AUC {info['best_val_auc']:.3f}); force=True trains it again"); return run
+        say(f"{run}: finished ({info['epochs_done']} epochs, best val AUC {info['best_val_auc']:.3f}); force=True trains it again"); return run
     cfg = prepare_data(cfg); inputs = check_inputs(cfg)
     rec = stage1_weights(cfg, 'whole', inputs['split_hash']) if cfg.init_run else {}   # finished, single-view, 'whole', this split
     if rec and info.get('init_weights_sha256') not in (None, rec['init_weights_sha256']):
