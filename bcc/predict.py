@@ -17,9 +17,11 @@ from .model import build_model
 from .preprocess import preprocess
 from .read import read_mammogram
 from .run import RUN, load_model, load_run, read_json, read_run
+from .calibration import calibrate
 
 # %% auto #0
-__all__ = ['keras', 'tf', 'load_predictor', 'prepare_input', 'predict_file', 'predict_files', 'bcc_predict', 'bench_predict']
+__all__ = ['keras', 'tf', 'load_predictor', 'prepare_input', 'run_calibration', 'predict_file', 'predict_files', 'bcc_predict',
+           'bench_predict']
 
 # %% ../nbs/07a_predict.ipynb #8b429f28
 def load_predictor(model_path:str|Path, # a run folder, or a .keras file with its run's config.json beside it
@@ -49,6 +51,13 @@ def prepare_input(path:str|Path, # a DICOM, JPEG or PNG image: the full mammogra
     if cfg.mode != 'roi' and mask: raise ValueError(f"{mask}: a mask was given, but the model was trained on whole images (mode {cfg.mode!r})")
     img, geom = preprocess(str(path), cfg, mask_path=str(mask) if mask else None)
     return np.repeat(np.asarray(img, 'uint8')[..., None], 3, -1).astype('float32'), geom
+
+def run_calibration(model_path:str|Path, # a run folder, or a .keras file in one
+                   )->dict|None:
+    "The calibration map fitted on validation by the run's evaluation (`metrics.json`), or None when there is none."
+    p = Path(model_path); run = p if p.is_dir() else p.parent
+    cal = read_json(run/RUN.metrics).get('calibration') or {}
+    return cal if 'a' in cal else None
 
 # %% ../nbs/07a_predict.ipynb #7e929176
 def predict_file(model:keras.Model, # a bcc model
@@ -88,8 +97,9 @@ def predict_files(model:keras.Model, # a bcc model
                   heatmap_dir:str|Path|None=None, # folder for `<name>.gradcam.png` overlays; None = none
                   threshold:float|None=None, # operating threshold; adds a 0/1 `prediction` column
                   masks:list|None=None, # roi mode: one ROI mask per file, in the same order
+                  calibration:dict|None=None, # the run's calibration (`run_calibration`): `probability` is calibrated
                  )->pd.DataFrame:
-    "One row per file: file, probability, prediction, heatmap, error ('' when it worked)."
+    "One row per file: file, probability (calibrated when `calibration`), raw_probability, prediction, heatmap, error ('' when it worked)."
     if masks is not None and len(masks) != len(files):
         raise ValueError(f"masks: {len(masks)} given for {len(files)} files; give one ROI mask per file")
     rows, used, masks = [], set(), list(masks) if masks is not None else [None]*len(files)
@@ -101,9 +111,9 @@ def predict_files(model:keras.Model, # a bcc model
             used.add(stem); hm = Path(heatmap_dir)/f"{stem}.gradcam.png"
         try: p, err = predict_file(model, cfg, f, hm, mask=mk), ''
         except Exception as e: p, err, hm = float('nan'), _one_line(f, e), None
-        rows.append(dict(file=str(f), probability=p, heatmap=str(hm or ''), error=err,
-                         prediction=pd.NA if threshold is None or err else int(p >= threshold)))
-    return pd.DataFrame(rows, columns=['file', 'probability', 'prediction', 'heatmap', 'error'])
+        rows.append(dict(file=str(f), probability=float(calibrate([p], calibration)[0]), raw_probability=p, heatmap=str(hm or ''), error=err,
+                         prediction=pd.NA if threshold is None or err else int(p >= threshold)))   # the threshold is the network's
+    return pd.DataFrame(rows, columns=['file', 'probability', 'raw_probability', 'prediction', 'heatmap', 'error'])
 
 # %% ../nbs/07a_predict.ipynb #9f7efab2
 @command()
@@ -113,10 +123,10 @@ def bcc_predict(model:str, # a run folder, or a .keras file with its run's confi
                 out:str|None=None, # CSV file to write; standard output when not given
                 masks:list|None=None, # roi mode: the ROI mask of each file, in the same order
                )->pd.DataFrame:
-    "Malignancy probabilities (and Grad-CAM overlays) for image files, preprocessed as in training."
+    "Malignancy probabilities (calibrated on validation when the run was evaluated) and Grad-CAM overlays for image files, preprocessed as in training."
     cfg, m, thr = load_predictor(model)
     if masks is not None and len(masks) != len(files): sys.exit(f"bcc_predict: --masks: {len(masks)} given for {len(files)} files; give one ROI mask per file")
-    df = predict_files(m, cfg, list(files), heatmaps, thr, masks)
+    df = predict_files(m, cfg, list(files), heatmaps, thr, masks, run_calibration(model))
     if out: atomic_write(out, df.to_csv(index=False))
     else: df.to_csv(sys.stdout, index=False)
     for e in df.error[df.error != '']: print(f"bcc_predict: {e}", file=sys.stderr)

@@ -13,8 +13,9 @@ import matplotlib.pyplot as plt
 from .core import Config, atomic_path, atomic_write
 from .cache import cache_table
 from .metrics import METRICS, PRED_COLUMNS, bootstrap_metrics, choose_threshold, paired_auc
-from .figures import FIGURES, curve_bands, plot_roc, plot_pr, plot_confusion, plot_calibration, plot_histograms
+from .figures import FIGURES, curve_bands, plot_roc, plot_pr, plot_confusion, plot_histograms
 from .run import RUN, merge_metrics
+from .calibration import calibration_metrics, plot_reliability
 
 # %% auto #0
 __all__ = ['SUBGROUPS', 'NAMES', 'aggregate', 'table_counts', 'subgroup_metrics', 'compute_metrics', 'tta_metrics', 'split_facts',
@@ -90,7 +91,7 @@ def compute_metrics(val:pd.DataFrame, # validation predictions (fix the threshol
                     seed:int|None=None, # random seed; default `cfg.seed`
                     tta_flips:list|tuple|None=None, # the flips behind `probability_tta`, when the test predictions have it
                    )->dict:
-    "Thresholds on validation and test metrics with intervals at image, breast and patient level, and subgroups."
+    "Thresholds on validation and test metrics with intervals at image, breast and patient level, subgroups, TTA and calibration."
     cfg = cfg or Config()
     n, seed = cfg.n_bootstrap if n_bootstrap is None else n_bootstrap, cfg.seed if seed is None else seed
     _check_table(val, 'validation'); _check_table(test, 'test')
@@ -106,6 +107,7 @@ def compute_metrics(val:pd.DataFrame, # validation predictions (fix the threshol
         else: out[level] = r
     out['subgroups'] = subgroup_metrics(test, out['threshold'], n, seed, cfg.min_class_patients).to_dict('records')
     if 'probability_tta' in test: out['tta'] = tta_metrics(test, tta_flips, n, seed, cfg.min_class_patients)
+    out['calibration'] = calibration_metrics(val, test, n, seed)                       # fitted on validation only
     return out
 
 # %% ../nbs/05a_report.ipynb #7f89b847
@@ -271,6 +273,19 @@ def _tta_md(m:dict)->list:
             f"The difference is read on the same patient resamples.{note} The thresholds and the other metrics above are those "
             "without TTA.", '', _md_table(rows, ['level', 'without TTA', 'with TTA', 'difference (with - without)'])]
 
+def _calibration_md(m:dict)->list:
+    "The report's calibration section: the map fitted on validation, and the test ECE and Brier score before and after it."
+    k = m.get('calibration')
+    if not k: return []
+    rows = [[name, _ci(k[f'{key}_before']), _ci(k[f'{key}_after'])] for key, name in
+            (('ece', f"expected calibration error ({k['bins']} equal-count bins)"), ('brier', 'Brier score'))]
+    form = f"sigmoid({k['a']:.3f} logit(p) {'+' if k['b'] >= 0 else '-'} {abs(k['b']):.3f})"
+    return ['', '## Calibration (test images)', '',
+            f"{'Platt' if k['method'] == 'platt' else 'Temperature'} scaling fitted on the {k['n']} validation images ({k['malignant']} "
+            f"malignant): calibrated p = {form}. It keeps the order of the images, so the AUCs and the thresholds' decisions "
+            "above are unchanged; `bcc_predict` returns the calibrated probability. The calibration figure shows both curves.",
+            '', _md_table(rows, ['', 'network', 'calibrated'])]
+
 # %% ../nbs/05a_report.ipynb #0700c015
 def _images_md(m:dict)->list:
     "The report's accounting of each split's images, and the excluded test images by name."
@@ -324,7 +339,7 @@ def render_report(m:dict, # the metrics from `compute_metrics`
     sub = ['', '## Subgroups (test images, image threshold)', '',
            _md_table(sg, ['subgroup', 'images', 'patients', 'malignant', 'ROC AUC', 'sensitivity', 'specificity',
                           'one-class resamples dropped (ROC AUC)', 'note'])]
-    return '\n'.join(head + [table, '', _dropped_md(m)] + _baselines_md(m) + _tta_md(m) + _images_md(m) + sub + _figures_md(run_dir) +
+    return '\n'.join(head + [table, '', _dropped_md(m)] + _baselines_md(m) + _tta_md(m) + _calibration_md(m) + _images_md(m) + sub + _figures_md(run_dir) +
                      ['', _model_card(m, cfg, info), ''])
 
 # %% ../nbs/05a_report.ipynb #7528afb7
@@ -352,7 +367,7 @@ def write_report(val:pd.DataFrame, # validation predictions
              config=asdict(cfg))
     b, thr = curve_bands(test, m['n_bootstrap'], m['seed']), m['threshold']
     figs = dict(roc=plot_roc(b, m['test']['roc_auc']), pr=plot_pr(b, m['test']['pr_auc'], test['label'].mean()),
-                confusion=plot_confusion(test, thr), calibration=plot_calibration(test), histograms=plot_histograms(test, thr))
+                confusion=plot_confusion(test, thr), calibration=plot_reliability(test, m['calibration']), histograms=plot_histograms(test, thr))
     for k, f in figs.items(): _save_fig(f, out/'figures'/f"{k}.png")
     merge_metrics(out, **_jsonable(m))                                # keeps what later stages added
     atomic_write(out/RUN.report, render_report(m, cfg, info, out))
