@@ -4,9 +4,9 @@
 
 # %% ../nbs/04_model.ipynb #cf4432fc
 from __future__ import annotations
-from .core import Config, lazy_module
-from .runtime import runtime_info
-from .vit import vit_encoder, vit_preprocess, vit_base, vit_weights_path, is_vit, set_vit_phase
+from bcc.core import Config, lazy_module
+from bcc.runtime import runtime_info
+from bcc.vit import vit_encoder, vit_preprocess, vit_base, vit_weights_path, is_vit, set_vit_phase
 import json, os, time
 from pathlib import Path
 import numpy as np
@@ -14,8 +14,8 @@ keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a comma
 tf = lazy_module('tensorflow')
 
 # %% auto #0
-__all__ = ['keras', 'tf', 'VGG16_NOTOP_URL', 'VGG16_NOTOP_MD5', 'BACKBONES', 'n_workers', 'get_strategy', 'speed_settings',
-           'is_chief', 'multiworker_fit', 'imagenet_weights', 'vgg16_base', 'build_model', 'set_phase', 'make_loss',
+__all__ = ['VGG16_NOTOP_URL', 'VGG16_NOTOP_MD5', 'BACKBONES', 'n_workers', 'get_strategy', 'speed_settings', 'is_chief',
+           'multiworker_fit', 'imagenet_weights', 'vgg16_base', 'build_model', 'set_phase', 'make_loss',
            'compile_model', 'bench_train']
 
 # %% ../nbs/04_model.ipynb #8d53f711

@@ -4,24 +4,23 @@
 
 # %% ../nbs/07a_predict.ipynb #a39034af
 from __future__ import annotations
-from .core import Config, atomic_write, lazy_module
-from .runtime import progress
-from .cli import command
+from bcc.core import Config, atomic_write, lazy_module
+from bcc.runtime import progress
+from bcc.cli import command
 import sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
 keras, tf = lazy_module('keras'), lazy_module('tensorflow')   # loaded on first use: a command's --help never waits for them
-from .explain import cam_to_original, grad_cam, overlay
-from .model import build_model
-from .preprocess import preprocess
-from .read import read_mammogram
-from .run import RUN, load_model, load_run, read_json, read_run
-from .calibration import calibrate
+from bcc.explain import cam_to_original, grad_cam, overlay
+from bcc.model import build_model
+from bcc.preprocess import preprocess
+from bcc.read import read_mammogram
+from bcc.run import RUN, load_model, load_run, read_json, read_run
+from bcc.calibration import calibrate
 
 # %% auto #0
-__all__ = ['keras', 'tf', 'load_predictor', 'prepare_input', 'run_calibration', 'predict_file', 'predict_files', 'bcc_predict',
-           'bench_predict']
+__all__ = ['load_predictor', 'prepare_input', 'run_calibration', 'predict_file', 'predict_files', 'bcc_predict', 'bench_predict']
 
 # %% ../nbs/07a_predict.ipynb #8b429f28
 def load_predictor(model_path:str|Path, # a run folder, or a .keras file with its run's config.json beside it
