@@ -24,7 +24,7 @@ from .multiview import breast_predictions
 from .twoview import split_pairs, train_multiview, compare_views
 
 # %% auto #0
-__all__ = ['permuted_train_dataset', 'permutation_control', 'breast_ceiling', 'breast_baselines', 'bench_learn']
+__all__ = ['LEARN_P2W', 'permuted_train_dataset', 'permutation_control', 'breast_ceiling', 'breast_baselines', 'bench_learn']
 
 # %% ../nbs/05c_learning.ipynb #5705d758
 def permuted_train_dataset(cfg:Config, # the run's config (cache, batch size, augmentation, seed)
@@ -87,11 +87,11 @@ def _twoview_rows(cfg:Config, # the single-view row's config (its run is `init_r
 
 # %% ../nbs/05c_learning.ipynb #e1604584
 def _learn_row(cfg:Config, mode:str, patch_epochs:int)->dict:
-    "Train and evaluate one single-view run of the benchmark in `cfg.run_dir` (`top_blocks` applies to the whole-image rows); its metrics.json contents."
+    "Train and evaluate one single-view run of the benchmark in `cfg.run_dir` (both whole-image rows build `bcc.patchwhole`'s network); its metrics.json contents."
     if mode == 'patch2whole':
         return patch_to_whole(cfg.update(mode='whole'), patch=dict(epochs=patch_epochs or cfg.epochs))['stage2_metrics']
-    if mode == 'whole' and cfg.top_blocks: prepare_data(cfg); return evaluate_run(train_whole(cfg))   # the same top blocks, from scratch
-    return run_pipeline(cfg.update(top_blocks=0))['metrics']
+    if mode == 'whole': return evaluate_run(train_whole(cfg.update(init_run='')))   # patch2whole's network, from scratch
+    return run_pipeline(cfg.update(top_blocks=0, init_run=''))['metrics']
 
 def _row(name:str, auc:dict, b:dict, wall:float)->dict:
     "One row of the table: test ROC AUC {value, lo, hi} beside the baselines and the ceiling of `b`."
@@ -131,3 +131,7 @@ def bench_learn(modes=('roi', 'whole', 'patch2whole', 'patch2whole+tta', 'patch2
     r = pd.DataFrame(rows).set_index('mode')
     print(r.round(3).to_string())
     return r
+
+# %% ../nbs/05c_learning.ipynb #a1c2e3f4
+LEARN_P2W = dict(synthetic_patients=96, image_size=320, image_width=224, patch_size=64, patches_per_lesion=4, background_patches=4,
+                 top_blocks=0, epochs=2, warmup_epochs=2, patch_epochs=6)   # bench_learn's whole-image rows as measured on two CPU cores (below)

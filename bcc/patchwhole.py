@@ -16,7 +16,8 @@ from .evaluate import evaluate_run
 from .patches import train_patches
 
 # %% auto #0
-__all__ = ['keras', 'add_top_blocks', 'stage1_weights', 'build_patchwhole', 'train_whole', 'patch_to_whole']
+__all__ = ['keras', 'add_top_blocks', 'stage1_weights', 'add_patch_head', 'build_patchwhole', 'train_whole', 'stage1_config',
+           'patch_to_whole']
 
 # %% ../nbs/04c_patch_to_whole.ipynb #e11f74aa
 def add_top_blocks(x, # the VGG16 base's output (block5_pool)
@@ -48,26 +49,42 @@ def stage1_weights(cfg:Config, # the config of the run that starts from `init_ru
                 init_weights_sha256=file_sha256(run/RUN.best), init_split_hash=info.get('split_hash'), init_cache_hash=info.get('cache_hash'),
                 init_policy=info.get('policy', 'float32'))
 
+# %% ../nbs/04c_patch_to_whole.ipynb #a7d1c0e2
+def add_patch_head(x, # the VGG16 base's output (block5_pool)
+                   cfg:Config, # uses `patch_size` (pixels; VGG16 pools by 32), `dense_units`, `dropout`
+                  ):
+    "Stage 1's head on every patch-sized window of the feature map (`patch_logit`), the maximum over windows, a sigmoid (`probability`)."
+    k = max(1, min(cfg.patch_size // 32, x.shape[1], x.shape[2]))
+    x = keras.layers.AveragePooling2D(k, strides=1, name='patch_pool')(x)             # each cell: the global average stage 1 took of one window
+    x = keras.layers.Dense(cfg.dense_units, activation='relu', name='head_dense')(keras.layers.Dropout(cfg.dropout, name='head_dropout_1')(x))
+    x = keras.layers.Dense(1, name='patch_logit')(keras.layers.Dropout(cfg.dropout, name='head_dropout_2')(x))
+    return keras.layers.Activation('sigmoid', dtype='float32', name='probability')(keras.layers.GlobalMaxPooling2D(name='max_pool')(x))
+
 # %% ../nbs/04c_patch_to_whole.ipynb #cec03869
-def build_patchwhole(cfg:Config, # uses the `build_model` fields, `top_blocks` and `init_run`
+def _head_map(cfg:Config)->dict:
+    "Stage-1 layers copied into stage 2 beyond the VGG16 blocks: {stage-1 name: stage-2 name}."
+    return {'head_dense': 'head_dense', 'probability': 'patch_logit'} if cfg.top_blocks == 0 else {}
+
+def build_patchwhole(cfg:Config, # uses the `build_model` fields, `patch_size`, `top_blocks` and `init_run`
                      policy:str|None=None, # Keras dtype policy; as `build_model` when None
                     )->keras.Model:
-    "The whole-image model: VGG16 (from stage 1's weights when `init_run`), `top_blocks` extra blocks, the head; base frozen."
+    "The whole-image model: VGG16 (from stage 1's weights when `init_run`), then `top_blocks` blocks and the pooled head, or stage 1's head slid over the image (`top_blocks=0`)."
     if cfg.backbone != 'vgg16': raise ValueError(f"backbone={cfg.backbone!r}: patch-to-whole carries VGG16 blocks; use backbone='vgg16'")
     base = build_model(cfg.update(weights='none' if cfg.init_run else cfg.weights), policy)
     old = keras.config.dtype_policy(); keras.config.set_dtype_policy(policy or base.dtype_policy.name)
     try:
-        x = add_top_blocks(base.get_layer('block5_pool').output, cfg.top_blocks)
-        x = keras.layers.Dropout(cfg.dropout, name='head_dropout_1')(keras.layers.GlobalAveragePooling2D(name='avg_pool')(x))
-        x = keras.layers.Dense(cfg.dense_units, activation='relu', name='head_dense')(x)
-        out = keras.layers.Dense(1, activation='sigmoid', dtype='float32', name='probability')(keras.layers.Dropout(cfg.dropout, name='head_dropout_2')(x))
+        x = base.get_layer('block5_pool').output
+        if cfg.top_blocks == 0: out = add_patch_head(x, cfg)
+        else:
+            x = keras.layers.Dropout(cfg.dropout, name='head_dropout_1')(keras.layers.GlobalAveragePooling2D(name='avg_pool')(add_top_blocks(x, cfg.top_blocks)))
+            x = keras.layers.Dense(cfg.dense_units, activation='relu', name='head_dense')(x)
+            out = keras.layers.Dense(1, activation='sigmoid', dtype='float32', name='probability')(keras.layers.Dropout(cfg.dropout, name='head_dropout_2')(x))
         model = keras.Model(base.input, out, name='bcc_patch_to_whole')
     finally: keras.config.set_dtype_policy(old)
     if cfg.init_run:
-        w = stage1_weights(cfg)
-        s1 = load_model(w['init_weights'], w['init_policy'])
-        for l in s1.layers:
-            if l.name.startswith('block') and l.weights: model.get_layer(l.name).set_weights(l.get_weights())
+        w, names = stage1_weights(cfg), _head_map(cfg)
+        for l in load_model(w['init_weights'], w['init_policy']).layers:
+            if l.weights and (l.name.startswith('block') or l.name in names): model.get_layer(names.get(l.name, l.name)).set_weights(l.get_weights())
     return model
 
 # %% ../nbs/04c_patch_to_whole.ipynb #2eaaf764
@@ -88,13 +105,20 @@ def train_whole(cfg:Config, # the stage-2 run: mode 'whole', `init_run` (stage 1
     return train(cfg, prepare=False, build=build_patchwhole, record=rec, **kw)
 
 # %% ../nbs/04c_patch_to_whole.ipynb #46bd2d9c
+def stage1_config(cfg:Config, # the stage-2 config; stage 1 is `init_run` (default `<run_name>_patch`)
+                  patch:dict|None=None, # `Config` fields that differ for stage 1 (e.g. epochs, lr_finetune)
+                 )->Config:
+    "Stage 1's config: mode 'patch', run `init_run`; without pretrained weights no warm-up and every block trains (unless `patch` says otherwise)."
+    fresh = dict(warmup_epochs=0, finetune_blocks=5) if str(cfg.weights).strip().lower() in ('', 'none') else {}
+    return cfg.update(mode='patch', run_name=cfg.init_run or f"{cfg.run_name}_patch", init_run='', top_blocks=0, **{**fresh, **(patch or {})})
+
 def patch_to_whole(cfg:Config, # the stage-2 config (mode 'whole'); stage 1 is `init_run` (default `<run_name>_patch`)
                    patch:dict|None=None, # `Config` fields that differ for stage 1 (e.g. epochs, lr_finetune)
                    evaluate:bool=True, # evaluate both runs (metrics, report, figures)
                   )->dict:
     "Both stages in one call: train (or resume) stage 1 on patches, then stage 2 on whole images from its weights; evaluate each."
     cfg = cfg.update(mode='whole', init_run=cfg.init_run or f"{cfg.run_name}_patch")
-    s1 = cfg.update(mode='patch', run_name=cfg.init_run, init_run='', top_blocks=0, **(patch or {}))
+    s1 = stage1_config(cfg, patch)
     t = time.time(); r1 = train_patches(s1); m1 = evaluate_run(r1) if evaluate else None; t1 = time.time() - t
     t = time.time(); r2 = train_whole(cfg); m2 = evaluate_run(r2) if evaluate else None
     return dict(stage1=r1, stage2=r2, stage1_metrics=m1, stage2_metrics=m2, stage1_s=round(t1, 1), stage2_s=round(time.time() - t, 1))
