@@ -31,8 +31,11 @@ def fit_calibration(probability, # the network's probabilities of the validation
     if method not in ('platt', 'temperature'): raise ValueError(f"method={method!r}: use 'platt' or 'temperature'")
     if len(set(y.tolist())) < 2: raise ValueError(f"validation: {len(y)} images of one class only; a calibration needs benign and malignant images")
     lr = LogisticRegression(fit_intercept=method == 'platt').fit(_logit(probability)[:, None], y)
-    return dict(method=method, a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]) if method == 'platt' else 0.0,
-                n=int(len(y)), malignant=int(y.sum()))
+    a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0]) if method == 'platt' else 0.0
+    out = dict(method=method, a=a, b=b, n=int(len(y)), malignant=int(y.sum()))
+    if a <= 0:   # the network ranks validation no better than chance: a map would flatten or reverse its order
+        out.update(a=1.0, b=0.0, note=f"fitted slope {a:.3f} <= 0 (the network does not rank the validation images): identity kept")
+    return out
 
 def calibrate(probability, # probabilities from the network
               cal:dict|None, # from `fit_calibration`; None returns `probability` unchanged
@@ -75,13 +78,17 @@ def calibration_metrics(val:pd.DataFrame, # validation predictions (`probability
                         method:str='platt', # `fit_calibration`'s method
                         bins:int=10, # equal-count bins of the ECE and the diagram
                        )->dict:
-    "The calibration fitted on validation, and the test ECE and Brier score before and after it, with intervals."
+    "The calibration fitted on validation, and the test ECE and Brier score before and after it and their difference, with intervals."
     cal = fit_calibration(val['probability'], val['label'], method)
     p, y = test['probability'].to_numpy(float), test['label'].to_numpy(float)
     out, W, codes = dict(cal, fitted_on='validation images', bins=bins), patient_bootstrap(test['patient_id'], n, seed), _bin_codes(p, bins)
+    per = {}                                                         # the resampled figures, kept for the differences
     for when, q in (('before', p), ('after', calibrate(p, cal))):
-        out[f'ece_{when}'] = _ci(expected_calibration_error(q, y, bins, W, codes), expected_calibration_error(q, y, bins, codes=codes))
-        out[f'brier_{when}'] = _ci((W @ (q - y) ** 2) / W.sum(1), float(np.mean((q - y) ** 2)))
+        per['ece', when] = expected_calibration_error(q, y, bins, W, codes), expected_calibration_error(q, y, bins, codes=codes)
+        per['brier', when] = (W @ (q - y) ** 2) / W.sum(1), float(np.mean((q - y) ** 2))
+        for k in ('ece', 'brier'): out[f'{k}_{when}'] = _ci(*per[k, when])
+    for k in ('ece', 'brier'):                                        # after - before, on the same patient resamples
+        out[f'{k}_difference'] = _ci(per[k, 'after'][0] - per[k, 'before'][0], per[k, 'after'][1] - per[k, 'before'][1])
     return out
 
 # %% ../nbs/05_metrics_calibration.ipynb #edbbae9e

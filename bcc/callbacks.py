@@ -8,13 +8,15 @@ import math, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from bcc.core import Config, atomic_path, lazy_module
-keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
-tf = lazy_module('tensorflow')
-from bcc.run import RUN, write_json, save_model
+from .core import Config, atomic_path, lazy_module
+from .run import RUN, write_json, save_model
 
 # %% auto #0
 __all__ = ['RunState', 'ScalarLogger', 'reset_seeds', 'ResumablePlateau', 'ResumableEarlyStopping', 'schedule_callbacks']
+
+# %% ../nbs/04_run_callbacks.ipynb #c82e0c78
+keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
+tf = lazy_module('tensorflow')
 
 # %% ../nbs/04_run_callbacks.ipynb #0e9e1768
 def _lr(model)->float: return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))

@@ -205,7 +205,11 @@ if _console_script(): quiet_tensorflow()
 class lazy_module:
     "A stand-in for the module `name`, imported the usual way on the first use of one of its attributes."
     def __init__(self, name:str): self.__dict__['_name'] = name   # e.g. 'tensorflow'
-    def __getattr__(self, attr): return getattr(importlib.import_module(self._name), attr)
+    def __getattr__(self, attr):
+        if attr == '_name' or (attr.startswith('__') and attr.endswith('__')): raise AttributeError(attr)   # copy, pickle and probes stay light
+        return getattr(sys.modules.get(self._name) or importlib.import_module(self._name), attr)
+    def __dir__(self): return dir(importlib.import_module(self._name))          # tab completion sees the module's names
+    def __reduce__(self): return (lazy_module, (self._name,))
     def __repr__(self): return f"<lazy module {self._name!r}{' (imported)' if self._name in sys.modules else ''}>"
 
 # %% ../nbs/00_core.ipynb #5a061ebe

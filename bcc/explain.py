@@ -4,25 +4,27 @@
 
 # %% ../nbs/06_explain.ipynb #d58fe842
 from __future__ import annotations
-from bcc.core import atomic_path, lazy_module
-from bcc.runtime import progress
+from .core import atomic_path, lazy_module
+from .runtime import progress
 import json, math, textwrap, weakref
 from pathlib import Path
 import numpy as np
 import pandas as pd
-keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
 from scipy.stats import binomtest
-from bcc.cache import cache_table
-from bcc.stream import make_dataset
-from bcc.evaluate import evaluate_run
-from bcc.preprocess import breast_mask, to_original
-from bcc.read import read_mammogram
-from bcc.index import load_index
-from bcc.run import RUN, load_run, merge_metrics, read_json, read_metrics
+from .cache import cache_table
+from .stream import make_dataset
+from .evaluate import evaluate_run
+from .preprocess import breast_mask, to_original
+from .read import read_mammogram
+from .index import load_index
+from .run import RUN, load_run, merge_metrics, read_json, read_metrics
 
 # %% auto #0
 __all__ = ['LAYER', 'CAM_LAYERS', 'cam_layer', 'gradcam_model', 'grad_cam', 'cam_to_original', 'overlay', 'score_heatmap',
            'localization_summary', 'explain_record', 'gradcam_gallery', 'explain_run']
+
+# %% ../nbs/06_explain.ipynb #272a67a3
+keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
 
 # %% ../nbs/06_explain.ipynb #dc17e024
 LAYER = 'block5_conv3'

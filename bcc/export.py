@@ -4,15 +4,17 @@
 
 # %% ../nbs/07_export.ipynb #18b8af4d
 from __future__ import annotations
-from bcc.core import Config, atomic_write, lazy_module
+from .core import Config, atomic_write, lazy_module
 import inspect, json, os, shutil, tempfile
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np
-keras, tf = lazy_module('keras'), lazy_module('tensorflow')   # loaded on first use: a command's --help never waits for them
 
 # %% auto #0
 __all__ = ['export_serving', 'serving_command', 'rest_body']
+
+# %% ../nbs/07_export.ipynb #d743b3e7
+keras, tf = lazy_module('keras'), lazy_module('tensorflow')   # loaded on first use: a command's --help never waits for them
 
 # %% ../nbs/07_export.ipynb #f61ae24d
 def _quiet_write()->dict: return {'verbose': False} if 'verbose' in inspect.signature(keras.export.ExportArchive.write_out).parameters else {}   # Keras 3.6+

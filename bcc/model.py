@@ -4,19 +4,21 @@
 
 # %% ../nbs/04_model.ipynb #cf4432fc
 from __future__ import annotations
-from bcc.core import Config, lazy_module
-from bcc.runtime import runtime_info
-from bcc.vit import vit_encoder, vit_preprocess, vit_base, vit_weights_path, is_vit, set_vit_phase
+from .core import Config, lazy_module
+from .runtime import runtime_info
+from .vit import vit_encoder, vit_preprocess, vit_base, vit_weights_path, is_vit, set_vit_phase
 import json, os, time
 from pathlib import Path
 import numpy as np
-keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
-tf = lazy_module('tensorflow')
 
 # %% auto #0
 __all__ = ['VGG16_NOTOP_URL', 'VGG16_NOTOP_MD5', 'BACKBONES', 'n_workers', 'get_strategy', 'speed_settings', 'is_chief',
            'multiworker_fit', 'imagenet_weights', 'vgg16_base', 'build_model', 'set_phase', 'make_loss',
            'compile_model', 'bench_train']
+
+# %% ../nbs/04_model.ipynb #88d8341d
+keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
+tf = lazy_module('tensorflow')
 
 # %% ../nbs/04_model.ipynb #8d53f711
 def n_workers(tf_config:str|None=None, # a TF_CONFIG JSON string; the environment's `TF_CONFIG` when None

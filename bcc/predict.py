@@ -4,23 +4,25 @@
 
 # %% ../nbs/07a_predict.ipynb #a39034af
 from __future__ import annotations
-from bcc.core import Config, atomic_write, lazy_module
-from bcc.runtime import progress
-from bcc.cli import command
+from .core import Config, atomic_write, lazy_module
+from .runtime import progress
+from .cli import command
 import sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
-keras, tf = lazy_module('keras'), lazy_module('tensorflow')   # loaded on first use: a command's --help never waits for them
-from bcc.explain import cam_to_original, grad_cam, overlay
-from bcc.model import build_model
-from bcc.preprocess import preprocess
-from bcc.read import read_mammogram
-from bcc.run import RUN, load_model, load_run, read_json, read_run
-from bcc.calibration import calibrate
+from .explain import cam_to_original, grad_cam, overlay
+from .model import build_model
+from .preprocess import preprocess
+from .read import read_mammogram
+from .run import RUN, load_model, load_run, read_json, read_run
+from .calibration import calibrate
 
 # %% auto #0
 __all__ = ['load_predictor', 'prepare_input', 'run_calibration', 'predict_file', 'predict_files', 'bcc_predict', 'bench_predict']
+
+# %% ../nbs/07a_predict.ipynb #1834a341
+keras, tf = lazy_module('keras'), lazy_module('tensorflow')   # loaded on first use: a command's --help never waits for them
 
 # %% ../nbs/07a_predict.ipynb #8b429f28
 def load_predictor(model_path:str|Path, # a run folder, or a .keras file with its run's config.json beside it
@@ -98,10 +100,11 @@ def predict_files(model:keras.Model, # a bcc model
                   masks:list|None=None, # roi mode: one ROI mask per file, in the same order
                   calibration:dict|None=None, # the run's calibration (`run_calibration`): `probability` is calibrated
                  )->pd.DataFrame:
-    "One row per file: file, probability (calibrated when `calibration`), raw_probability, prediction, heatmap, error ('' when it worked)."
+    "One row per file: file, probability (calibrated when `calibration`), raw_probability, threshold and prediction, heatmap, error ('' when it worked)."
     if masks is not None and len(masks) != len(files):
         raise ValueError(f"masks: {len(masks)} given for {len(files)} files; give one ROI mask per file")
     rows, used, masks = [], set(), list(masks) if masks is not None else [None]*len(files)
+    thr = None if threshold is None else float(calibrate([threshold], calibration)[0])   # the threshold on `probability`'s scale
     for f, mk in progress(list(zip(files, masks)), 'bcc_predict'):
         hm = None
         if heatmap_dir is not None:
@@ -110,9 +113,9 @@ def predict_files(model:keras.Model, # a bcc model
             used.add(stem); hm = Path(heatmap_dir)/f"{stem}.gradcam.png"
         try: p, err = predict_file(model, cfg, f, hm, mask=mk), ''
         except Exception as e: p, err, hm = float('nan'), _one_line(f, e), None
-        rows.append(dict(file=str(f), probability=float(calibrate([p], calibration)[0]), raw_probability=p, heatmap=str(hm or ''), error=err,
-                         prediction=pd.NA if threshold is None or err else int(p >= threshold)))   # the threshold is the network's
-    return pd.DataFrame(rows, columns=['file', 'probability', 'raw_probability', 'prediction', 'heatmap', 'error'])
+        rows.append(dict(file=str(f), probability=float(calibrate([p], calibration)[0]), raw_probability=p, threshold=thr, heatmap=str(hm or ''),
+                         error=err, prediction=pd.NA if threshold is None or err else int(p >= threshold)))   # decided as evaluated
+    return pd.DataFrame(rows, columns=['file', 'probability', 'raw_probability', 'threshold', 'prediction', 'heatmap', 'error'])
 
 # %% ../nbs/07a_predict.ipynb #9f7efab2
 @command()
@@ -125,7 +128,10 @@ def bcc_predict(model:str, # a run folder, or a .keras file with its run's confi
     "Malignancy probabilities (calibrated on validation when the run was evaluated) and Grad-CAM overlays for image files, preprocessed as in training."
     cfg, m, thr = load_predictor(model)
     if masks is not None and len(masks) != len(files): sys.exit(f"bcc_predict: --masks: {len(masks)} given for {len(files)} files; give one ROI mask per file")
-    df = predict_files(m, cfg, list(files), heatmaps, thr, masks, run_calibration(model))
+    cal = run_calibration(model)
+    if cal is None: print(f"bcc_predict (note): {model}: its run's metrics.json holds no calibration (run bcc_evaluate on it); "
+                          "the probabilities are the network's own", file=sys.stderr)
+    df = predict_files(m, cfg, list(files), heatmaps, thr, masks, cal)
     if out: atomic_write(out, df.to_csv(index=False))
     else: df.to_csv(sys.stdout, index=False)
     for e in df.error[df.error != '']: print(f"bcc_predict: {e}", file=sys.stderr)

@@ -277,14 +277,17 @@ def _calibration_md(m:dict)->list:
     "The report's calibration section: the map fitted on validation, and the test ECE and Brier score before and after it."
     k = m.get('calibration')
     if not k: return []
-    rows = [[name, _ci(k[f'{key}_before']), _ci(k[f'{key}_after'])] for key, name in
+    rows = [[name, _ci(k[f'{key}_before']), _ci(k[f'{key}_after']), _ci(k[f'{key}_difference'])] for key, name in
             (('ece', f"expected calibration error ({k['bins']} equal-count bins)"), ('brier', 'Brier score'))]
     form = f"sigmoid({k['a']:.3f} logit(p) {'+' if k['b'] >= 0 else '-'} {abs(k['b']):.3f})"
-    return ['', '## Calibration (test images)', '',
-            f"{'Platt' if k['method'] == 'platt' else 'Temperature'} scaling fitted on the {k['n']} validation images ({k['malignant']} "
-            f"malignant): calibrated p = {form}. It keeps the order of the images, so the AUCs and the thresholds' decisions "
-            "above are unchanged; `bcc_predict` returns the calibrated probability. The calibration figure shows both curves.",
-            '', _md_table(rows, ['', 'network', 'calibrated'])]
+    use = ("`bcc_ensemble` folders hold no model: the map applies to the members' mean probability"
+           if m.get('members') else "`bcc_predict` returns the calibrated probability")
+    fit = (f"No map was fitted: {k['note']}." if k.get('note') else
+           f"{'Platt' if k['method'] == 'platt' else 'Temperature'} scaling fitted on the {k['n']} validation images ({k['malignant']} "
+           f"malignant): calibrated p = {form}. It keeps the order of the images, so the AUCs and the decisions at the thresholds "
+           f"above are unchanged; {use}.")
+    return ['', '## Calibration (test images)', '', fit + " The calibration figure shows both curves.", '',
+            _md_table(rows, ['', 'network', 'calibrated', 'difference (calibrated - network)'])]
 
 # %% ../nbs/05a_report.ipynb #0700c015
 def _images_md(m:dict)->list:

@@ -4,29 +4,31 @@
 
 # %% ../nbs/04_training.ipynb #ca64b398
 from __future__ import annotations
-from bcc.core import Config, atomic_path, say, lazy_module
-from bcc.runtime import package_versions, runtime_info, seed_everything
-from bcc.cli import command, FIELDS
+from .core import Config, atomic_path, say, lazy_module
+from .runtime import package_versions, runtime_info, seed_everything
+from .cli import command, FIELDS
 import shutil, tempfile, time
 from typing import Callable
 from pathlib import Path
 import numpy as np
 import matplotlib.pyplot as plt
-keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
-tf = lazy_module('tensorflow')
 from sklearn.utils.class_weight import compute_class_weight
-from bcc.download import notebook_config
-from bcc.index import load_index
-from bcc.split import LeakageError, load_split
-from bcc.cache import prepare_data, load_manifest, cache_hash, cache_table
-from bcc.stream import make_dataset
-from bcc.model import get_strategy, n_workers, is_chief, multiworker_fit, speed_settings, build_model, set_phase, compile_model
-run_callbacks = lazy_module('bcc.callbacks')   # its classes subclass Keras's: loaded when training starts
-from bcc.run import RUN, write_json, load_model, previous_run, clear_run, plot_history
+from .download import notebook_config
+from .index import load_index
+from .split import LeakageError, load_split
+from .cache import prepare_data, load_manifest, cache_hash, cache_table
+from .stream import make_dataset
+from .model import get_strategy, n_workers, is_chief, multiworker_fit, speed_settings, build_model, set_phase, compile_model
+from .run import RUN, write_json, load_model, previous_run, clear_run, plot_history
 
 # %% auto #0
 __all__ = ['SMALL_RECIPE', 'REAL_RECIPE', 'notebook_training_config', 'class_weights', 'check_skipped', 'check_inputs',
            'training_seed', 'fit_run', 'train', 'bcc_train']
+
+# %% ../nbs/04_training.ipynb #7a4232bf
+keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
+tf = lazy_module('tensorflow')
+run_callbacks = lazy_module('bcc.callbacks')   # its classes subclass Keras's: loaded when training starts
 
 # %% ../nbs/04_training.ipynb #c591d38b
 SMALL_RECIPE = dict(image_size=64, epochs=4, warmup_epochs=2, batch_size=8, weights='none', finetune_blocks=2,

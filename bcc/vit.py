@@ -4,12 +4,14 @@
 
 # %% ../nbs/04d_vit.ipynb #79719ec5
 from __future__ import annotations
-from bcc.core import Config, lazy_module
+from .core import Config, lazy_module
 from pathlib import Path
-keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
 
 # %% auto #0
 __all__ = ['VIT_TINY', 'vit_preprocess', 'vit_encoder', 'vit_weights_path', 'vit_base', 'is_vit', 'set_vit_phase']
+
+# %% ../nbs/04d_vit.ipynb #3f20fb3c
+keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
 
 # %% ../nbs/04d_vit.ipynb #5213b219
 VIT_TINY = dict(dim=192, heads=3, mlp_dim=768)   # ViT-Tiny's width
