@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from .core import Config, file_sha256, lazy_module
-keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
 from .model import build_model
 from .run import RUN, read_run, load_model, read_json
 from .train import train
@@ -16,8 +15,11 @@ from .evaluate import evaluate_run
 from .patches import train_patches
 
 # %% auto #0
-__all__ = ['keras', 'add_top_blocks', 'stage1_weights', 'add_patch_head', 'build_patchwhole', 'train_whole', 'stage1_config',
+__all__ = ['add_top_blocks', 'stage1_weights', 'add_patch_head', 'build_patchwhole', 'train_whole', 'stage1_config',
            'patch_to_whole']
+
+# %% ../nbs/04c_patch_to_whole.ipynb #508445c7
+keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
 
 # %% ../nbs/04c_patch_to_whole.ipynb #e11f74aa
 def add_top_blocks(x, # the VGG16 base's output (block5_pool)
