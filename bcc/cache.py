@@ -240,19 +240,22 @@ def cache_table(cache_dir, # a folder written by `build_cache`
 def prepare_data(cfg:Config, # the run's config
                 )->Config:
     "Make the synthetic data (when `data_root` is ''), the index, the split and the cache, whichever is missing."
-    say = lambda i, what, done: print(f"[{i}/4] {what}: {done}", flush=True)
+    step = lambda i, what, done: print(f"[{i}/4] {what}: {done}", flush=True)
     if not cfg.data_root:
-        say(1, 'synthetic dataset', make_synthetic(cfg.dataset_root, cfg.synthetic_patients, seed=cfg.seed))
-    else: say(1, 'dataset', cfg.dataset_root)
-    if not (cfg.index_dir/'index.json').exists(): build_index(cfg.dataset_root, cfg.index_dir, cfg.layout); say(2, 'index built', cfg.index_dir)
-    else: say(2, 'index found', cfg.index_dir)
+        try: step(1, 'synthetic dataset', make_synthetic(cfg.dataset_root, cfg.synthetic_patients, seed=cfg.seed))
+        except FileExistsError as e:   # a pipeline cannot overwrite it: say what the caller can change
+            raise FileExistsError(f"{str(e).split('; pass')[0]}, not with synthetic_patients={cfg.synthetic_patients}, "
+                                  f"seed={cfg.seed}; use another work_dir, or delete {cfg.dataset_root}") from None
+    else: step(1, 'dataset', cfg.dataset_root)
+    if not (cfg.index_dir/'index.json').exists(): build_index(cfg.dataset_root, cfg.index_dir, cfg.layout); step(2, 'index built', cfg.index_dir)
+    else: step(2, 'index found', cfg.index_dir)
     images, abn = load_index(cfg.index_dir)
     if not Path(cfg.split_file).exists():
-        save_split(patient_split(images, cfg.val_frac, cfg.test_frac, cfg.seed, cfg.official_test), cfg.split_file, images); say(3, 'split saved', cfg.split_file)
-    else: say(3, 'split found', cfg.split_file)
+        save_split(patient_split(images, cfg.val_frac, cfg.test_frac, cfg.seed, cfg.official_test), cfg.split_file, images); step(3, 'split saved', cfg.split_file)
+    else: step(3, 'split found', cfg.split_file)
     c = load_manifest(build_cache(cfg, images, abnormalities=abn))['counts']
     n = ', '.join(f"{s} {v['written']}" for s, v in c.items())
-    say(4, 'cache ready', f"{cfg.cache_dir} ({n} records)")
+    step(4, 'cache ready', f"{cfg.cache_dir} ({n} records)")
     return cfg
 
 # %% ../nbs/03a_cache.ipynb #70b5adeb
