@@ -57,7 +57,7 @@ def gradcam_model(model:keras.Model, # a bcc model: input `image`, output layer 
     except ValueError: raise ValueError(f"model {model.name!r} has no layer {layer!r}") from None
     pre, to_logit = _logit_of(model)
     try:
-        gm = keras.Model(model.inputs, [conv.output, pre])
+        gm = keras.Model(model.input, [conv.output, pre])   # the model's own input structure: called as the model is
         if None not in model.input_shape[1:]: gm(np.zeros((1, *model.input_shape[1:]), 'float32'))   # older Keras (3.0-3.10) builds a
         return gm, to_logit                                          # graph cut from its input and fails only when called
     except (ValueError, KeyError): raise ValueError(f"model {model.name!r}: layer {layer!r} is not part of the model's own graph "
