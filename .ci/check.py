@@ -4,6 +4,7 @@
     python .ci/check.py notebooks          # only the notebook tests
     python .ci/check.py --flags slow       # also run cells flagged `#| slow`
     python .ci/check.py readme --write     # regenerate README.md from nbs/index.ipynb
+    python .ci/check.py execute --only 05_metrics   # re-execute notebooks in place and save their outputs (never by default)
     python .ci/check.py minimum colab      # the declared minimum versions, and Colab's, each in a venv of its own
 
 Ends with a line `N passed, N failed`. Never downloads Quarto: the docs are processed with nbdev's own steps
@@ -280,6 +281,52 @@ def check_notebooks(flags=(), n_workers=None, only=None, python=sys.executable, 
             record(f'{label}: {p.relative_to(ROOT)}', ok, secs, 'see the output above')
 
 
+def skipped_cell(flags=()):
+    "The pattern of the cells `execute` leaves alone: `#| eval: false`, and the tst_flags of settings.ini (slow, gpu, data, notest) not in `flags`."
+    from nbdev.config import get_config
+    skip = [re.escape(f) for f in get_config().tst_flags.split() if f not in flags]
+    return re.compile(rf"^#\|\s*(eval:\s*false{''.join('|' + f for f in skip)})\b", re.M)
+
+
+def _execute(fn, *flags):
+    """Execute the notebook `fn` in place as nbdev_test runs it: skipped cells (`skipped_cell`) keep their saved outputs; the
+    executed cells lose their stderr streams (logs and warnings are not documentation) and widget outputs (no kernel serves them)."""
+    import nbformat
+    from nbclient import NotebookClient
+    p, skip = Path(fn), skipped_cell(flags)
+    nb = nbformat.read(p, as_version=4); kept = {}
+    for i, c in enumerate(nb.cells):
+        if c.cell_type == 'code' and skip.search(c.source): kept[i] = (c.source, c.outputs); c.source = ''
+    NotebookClient(nb, timeout=1200, kernel_name='python3', resources={'metadata': {'path': str(p.parent)}}).execute()
+    for i, (s, o) in kept.items(): nb.cells[i].source, nb.cells[i].outputs = s, o
+    for i, c in enumerate(nb.cells):
+        if c.cell_type == 'code' and i not in kept:
+            c.outputs = [o for o in c.outputs if not (o.output_type == 'stream' and o.name == 'stderr')
+                         and 'application/vnd.jupyter.widget-view+json' not in o.get('data', {})]
+    nbformat.write(nb, p)
+
+
+def pick_notebooks(only)->list:
+    "The notebooks named by `only`: a stem ('05_metrics') picks that notebook alone; any other text, those whose names contain it."
+    nbs = sorted(p for p in NBS.glob('*.ipynb') if not p.name.startswith(('_', '.')))
+    return [p for p in nbs if any(p.stem == o.removesuffix('.ipynb') or (o.removesuffix('.ipynb') not in {q.stem for q in nbs} and o in p.name)
+                                  for o in only)]
+
+
+def check_execute(only, flags=()):
+    """Re-execute the notebooks `only` in place, each in a fresh process, saving their outputs, then nbdev_clean them. Never part of
+    the default run: it rewrites notebooks."""
+    if not only: return record('execute: name the notebooks with --only', False, 0, 'e.g. `python .ci/check.py execute --only 05_metrics`')
+    nbs = pick_notebooks(only)
+    if not nbs: return record('execute: --only matches no notebook', False, 0, ' '.join(only))
+    env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3', 'BCC_QUIET': '1'}
+    for p in nbs:
+        t = time.time()
+        r = subprocess.run([sys.executable, __file__, '_execute', str(p), *flags], cwd=ROOT, env=env, capture_output=True, text=True)
+        if r.returncode == 0: r = sh('nbdev_clean', '--fname', str(p))
+        record(f'execute: {p.relative_to(ROOT)} (outputs saved, cleaned)', r.returncode == 0, time.time() - t, (r.stdout + r.stderr).strip()[-2000:])
+
+
 def check_docs():
     "Process the notebooks for the docs and render them without Quarto; every page must have content."
     t = time.time()
@@ -406,18 +453,20 @@ def check_env(name, install, only=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('what', nargs='*', default=['export', 'clean', 'imports', 'architecture', 'dependencies', 'outputs', 'readme', 'notebooks', 'docs', 'browser',
+    ap.add_argument('what', nargs='*', help='steps to run (execute only when named); default: all the others', default=['export', 'clean', 'imports', 'architecture', 'dependencies', 'outputs', 'readme', 'notebooks', 'docs', 'browser',
                                                 'minimum', 'colab'])
-    ap.add_argument('--flags', nargs='*', default=[], help='test flags to run anyway (slow, gpu, data)')
-    ap.add_argument('--only', nargs='*', help='substrings of the notebook names to test (minimum, colab: those instead of the demo and their subset)')
+    ap.add_argument('--flags', nargs='*', default=[], help='test flags to run anyway (slow, gpu, data); with execute, cells to execute too')
+    ap.add_argument('--only', nargs='*', help='substrings of the notebook names to test (minimum, colab: those instead of the demo and their subset; '
+                                               'execute: a full stem picks that notebook alone)')
     ap.add_argument('--write', action='store_true', help='with readme: write README.md')
     ap.add_argument('--n_workers', type=int, default=None)
     a = ap.parse_args()
     t0 = time.time()
     steps = {'export': check_export, 'clean': check_clean, 'imports': check_imports, 'architecture': check_architecture, 'outputs': check_outputs, 'dependencies': check_dependencies, 'readme': lambda: check_readme(a.write),
              'notebooks': lambda: check_notebooks(a.flags, a.n_workers, a.only), 'docs': check_docs, 'browser': check_browser,
-             '_proc': _proc}
+             'execute': lambda: check_execute(a.only, a.flags), '_proc': _proc}
     if a.what == ['_proc']: return _proc()
+    if a.what[:1] == ['_execute']: return _execute(*a.what[1:])
     envs = [w for w in ('minimum', 'colab') if w in a.what]
     pool = ThreadPoolExecutor(max(1, len(envs)))       # the venv installs (~10 min each when cold) overlap the other steps
     installs = {w: pool.submit(make_env, w) for w in envs}
