@@ -255,6 +255,13 @@ print(f'@@ {int(bool(ok))} {secs:.1f}')
 """
 
 
+# Seconds each notebook took as a test (the notebooks step on 2 shared cores, 2026-12-02); only the order they start in
+# depends on it. Alphabetical order started the longest (11_reproduce, 182 s) last, with the other worker idle meanwhile.
+NOTEBOOK_SECONDS = {'11_reproduce': 182, '08a_two_view': 177, '04a_training_runs': 159, '05c_learning': 144, '07a_predict': 90,
+                    '04c_patch_to_whole': 80, '05d_ensemble': 73, '10_explorer': 71, '03c_baselines': 68, '05b_pipeline': 56,
+                    '04d_vit': 51, '06_explain_runs': 46, '04b_patches': 40, '04_training': 39, '04e_multiworker': 34}
+
+
 def _test_one(fn, skip_flags, python=sys.executable):
     "Run one notebook as a test in a fresh Python process (TensorFlow state never leaks between notebooks)."
     env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': os.environ.get('TF_CPP_MIN_LOG_LEVEL', '2'), 'BCC_QUIET': '1'}
@@ -272,6 +279,7 @@ def check_notebooks(flags=(), n_workers=None, only=None, python=sys.executable, 
     skip = [f for f in get_config().tst_flags.split() if f not in flags]
     nbs = sorted(p for p in NBS.rglob('*.ipynb') if not p.name.startswith(('_', '.')) and '.ipynb_checkpoints' not in str(p))
     if only: nbs = [p for p in nbs if any(o in p.name for o in only)]
+    nbs.sort(key=lambda p: -NOTEBOOK_SECONDS.get(p.stem, 30))   # longest first: the last notebook to start is a short one
     n_workers = n_workers or int(os.environ.get('BCC_TEST_WORKERS', 2))
     with ThreadPoolExecutor(n_workers) as ex:
         futs = {ex.submit(_test_one, str(p), skip, python): p for p in nbs}
