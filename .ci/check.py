@@ -332,7 +332,8 @@ def check_execute(only, flags=()):
         t = time.time()
         r = subprocess.run([sys.executable, __file__, '_execute', str(p), *flags], cwd=ROOT, env=env, capture_output=True, text=True)
         if r.returncode == 0: r = sh('nbdev_clean', '--fname', str(p))
-        record(f'execute: {p.relative_to(ROOT)} (outputs saved, cleaned)', r.returncode == 0, time.time() - t, (r.stdout + r.stderr).strip()[-2000:])
+        record(f'execute: {p.relative_to(ROOT)} (outputs saved, cleaned)', r.returncode == 0, time.time() - t,
+               re.sub(r'\x1b\[[0-9;]*m', '', r.stdout + r.stderr).strip()[-2000:])   # the traceback without its colour codes
 
 
 def check_docs():
