@@ -4,12 +4,11 @@
 
 # %% ../nbs/05_metrics_calibration.ipynb #fd3a322c
 from __future__ import annotations
-import math
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 from sklearn.linear_model import LogisticRegression
-from .metrics import patient_bootstrap
+from .metrics import patient_bootstrap, percentile_interval
 from .figures import calibration_bins
 
 # %% auto #0
@@ -66,11 +65,6 @@ def expected_calibration_error(probability, # predicted probabilities
     return float(e[0]) if weights is None else e
 
 # %% ../nbs/05_metrics_calibration.ipynb #c4dc2d6d
-def _ci(v:np.ndarray, value:float, ci:float=0.95)->dict:
-    v = v[~np.isnan(v)]
-    lo, hi = np.percentile(v, [50 * (1 - ci), 50 * (1 + ci)]) if len(v) else (math.nan, math.nan)
-    return dict(value=float(value), lo=float(lo), hi=float(hi))
-
 def calibration_metrics(val:pd.DataFrame, # validation predictions (`probability`, `label`): the map is fitted here
                         test:pd.DataFrame, # test predictions (+ `patient_id`): measured here
                         n:int=1000, # bootstrap resamples
@@ -83,12 +77,13 @@ def calibration_metrics(val:pd.DataFrame, # validation predictions (`probability
     p, y = test['probability'].to_numpy(float), test['label'].to_numpy(float)
     out, W, codes = dict(cal, fitted_on='validation images', bins=bins), patient_bootstrap(test['patient_id'], n, seed), _bin_codes(p, bins)
     per = {}                                                         # the resampled figures, kept for the differences
+    est = lambda boot, value: dict(zip(('value', 'lo', 'hi'), (float(value), *percentile_interval(boot))))
     for when, q in (('before', p), ('after', calibrate(p, cal))):
         per['ece', when] = expected_calibration_error(q, y, bins, W, codes), expected_calibration_error(q, y, bins, codes=codes)
         per['brier', when] = (W @ (q - y) ** 2) / W.sum(1), float(np.mean((q - y) ** 2))
-        for k in ('ece', 'brier'): out[f'{k}_{when}'] = _ci(*per[k, when])
+        for k in ('ece', 'brier'): out[f'{k}_{when}'] = est(*per[k, when])
     for k in ('ece', 'brier'):                                        # after - before, on the same patient resamples
-        out[f'{k}_difference'] = _ci(per[k, 'after'][0] - per[k, 'before'][0], per[k, 'after'][1] - per[k, 'before'][1])
+        out[f'{k}_difference'] = est(per[k, 'after'][0] - per[k, 'before'][0], per[k, 'after'][1] - per[k, 'before'][1])
     return out
 
 # %% ../nbs/05_metrics_calibration.ipynb #edbbae9e

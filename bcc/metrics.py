@@ -10,8 +10,8 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['PRED_COLUMNS', 'METRICS', 'synthetic_predictions', 'cumulative_counts', 'weighted_metrics', 'binary_metrics',
-           'choose_threshold', 'patient_bootstrap', 'class_patients', 'bootstrap_metrics', 'no_interval_note',
-           'paired_auc']
+           'choose_threshold', 'patient_bootstrap', 'percentile_interval', 'class_patients', 'bootstrap_metrics',
+           'no_interval_note', 'paired_auc']
 
 # %% ../nbs/05_metrics.ipynb #90150425
 PRED_COLUMNS = ['image_id', 'patient_id', 'side', 'view', 'abnormality_type', 'density', 'label', 'probability']
@@ -126,13 +126,17 @@ def patient_bootstrap(patients, # patient id of each prediction (one entry per i
     counts = rng.multinomial(len(uniq), np.full(len(uniq), 1 / len(uniq)), size=n).astype(np.int32)
     return counts[:, codes]
 
-# %% ../nbs/05_metrics.ipynb #86dc31c8
-def _interval(v, ci):
-    v = v[~np.isnan(v)]
+# %% ../nbs/05_metrics.ipynb #c01bde00
+def percentile_interval(v, # the resampled values of one figure (NaN: undefined in that resample, left out)
+                        ci:float=0.95, # coverage of the interval
+                       )->tuple:
+    "(lo, hi): the percentile interval of the defined values of `v`; (nan, nan) when none is defined."
+    v = np.asarray(v, float); v = v[~np.isnan(v)]
     if not len(v): return math.nan, math.nan
     lo, hi = np.percentile(v, [50 * (1 - ci), 50 * (1 + ci)])
     return float(lo), float(hi)
 
+# %% ../nbs/05_metrics.ipynb #86dc31c8
 def class_patients(df:pd.DataFrame, # predictions table with `label` and `group`
                    group:str='patient_id', # the resampled unit
                   )->tuple:
@@ -154,7 +158,7 @@ def bootstrap_metrics(df:pd.DataFrame, # predictions table with `label`, `probab
     if note := no_interval_note(pos, neg, min_patients):
         return {k: dict(value=point[k], lo=math.nan, hi=math.nan, n_boot=0, n_dropped=0, note=note) for k in METRICS}
     boot = weighted_metrics(y, p, patient_bootstrap(df[group], n, seed), threshold)
-    return {k: dict(zip(('value', 'lo', 'hi'), (point[k], *_interval(boot[k], ci))), n_boot=n,
+    return {k: dict(zip(('value', 'lo', 'hi'), (point[k], *percentile_interval(boot[k], ci))), n_boot=n,
                     n_dropped=int(np.isnan(boot[k]).sum()), note='') for k in METRICS}
 
 def no_interval_note(pos:int, # patients with a malignant image
@@ -184,4 +188,4 @@ def paired_auc(df:pd.DataFrame, # predictions table with `label`, `group` and th
         return {k: dict(value=v, lo=math.nan, hi=math.nan) for k, v in point.items()} | dict(n_boot=0, note=note)
     w = patient_bootstrap(df[group], n, seed)
     boot = {a: auc(a, w), b: auc(b, w)}; boot['difference'] = boot[b] - boot[a]
-    return {k: dict(zip(('value', 'lo', 'hi'), (point[k], *_interval(boot[k], ci)))) for k in point} | dict(n_boot=n, note='')
+    return {k: dict(zip(('value', 'lo', 'hi'), (point[k], *percentile_interval(boot[k], ci)))) for k in point} | dict(n_boot=n, note='')
