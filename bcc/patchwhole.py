@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from .core import Config, file_sha256, lazy_module
+from .cli import command, FIELDS
 from .model import build_model
 from .run import RUN, read_run, load_model, read_json
 from .train import train
@@ -16,7 +17,7 @@ from .patches import train_patches
 
 # %% auto #0
 __all__ = ['add_top_blocks', 'stage1_weights', 'add_patch_head', 'build_patchwhole', 'train_whole', 'stage1_config',
-           'patch_to_whole']
+           'patch_to_whole', 'train_single_view', 'bcc_train']
 
 # %% ../nbs/04c_patch_to_whole.ipynb #508445c7
 keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
@@ -124,3 +125,22 @@ def patch_to_whole(cfg:Config, # the stage-2 config (mode 'whole'); stage 1 is `
     t = time.time(); r1 = train_patches(s1); m1 = evaluate_run(r1) if evaluate else None; t1 = time.time() - t
     t = time.time(); r2 = train_whole(cfg); m2 = evaluate_run(r2) if evaluate else None
     return dict(stage1=r1, stage2=r2, stage1_metrics=m1, stage2_metrics=m2, stage1_s=round(t1, 1), stage2_s=round(time.time() - t, 1))
+
+# %% ../nbs/04c_patch_to_whole.ipynb #b8bde66a
+def train_single_view(cfg:Config, # the run: mode 'patch', 'whole' (with or without `init_run`/`top_blocks`) or 'roi'
+                      **kw, # passed to the trainer (resume, force, callbacks)
+                     )->Path:
+    "Train `cfg` with the trainer its recipe needs: `train_patches` (mode 'patch'), `train_whole` (`init_run` or `top_blocks`) or `bcc.train.train`."
+    given = ', '.join(f"{k}={v!r}" for k, v in (('init_run', cfg.init_run), ('top_blocks', cfg.top_blocks)) if v)
+    if given and cfg.mode != 'whole':
+        raise ValueError(f"mode={cfg.mode!r}, {given}: only a whole-image run (mode='whole') starts from a stage-1 run (init_run) or adds top_blocks")
+    if cfg.mode == 'patch': return train_patches(cfg, **kw)
+    return train_whole(cfg, **kw) if given else train(cfg, **kw)
+
+@command(config=FIELDS['data'] + FIELDS['images'] + FIELDS['split'] + FIELDS['cache'] + FIELDS['train'])
+def bcc_train(cfg:Config|None=None, # the run's settings
+              force:bool=False, # train again even if the run folder holds a finished run
+              restart:bool=False, # start an interrupted run over instead of resuming it
+             )->Path:
+    "Train a single-view run in WORK_DIR/runs/RUN_NAME: whole images, ROI windows, patches (stage 1), or whole images from a stage-1 run."
+    return train_single_view(cfg or Config(), resume=not restart, force=force)

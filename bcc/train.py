@@ -6,7 +6,6 @@
 from __future__ import annotations
 from .core import Config, atomic_path, say, lazy_module
 from .runtime import package_versions, runtime_info, seed_everything
-from .cli import command, FIELDS
 import shutil, tempfile, time
 from typing import Callable
 from pathlib import Path
@@ -23,7 +22,7 @@ from .run import RUN, write_json, load_model, previous_run, clear_run, plot_hist
 
 # %% auto #0
 __all__ = ['SMALL_RECIPE', 'REAL_RECIPE', 'notebook_training_config', 'class_weights', 'check_skipped', 'check_inputs',
-           'training_seed', 'fit_run', 'train', 'bcc_train']
+           'training_seed', 'fit_run', 'train']
 
 # %% ../nbs/04_training.ipynb #7a4232bf
 keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
@@ -185,12 +184,3 @@ def train(cfg:Config, # the run's settings
     with atomic_path(run/RUN.curves) as tmp: fig.savefig(tmp, format='png', dpi=100)
     plt.close(fig)
     return run
-
-# %% ../nbs/04_training.ipynb #7f1b05a5
-@command(config=FIELDS['data'] + FIELDS['images'] + FIELDS['split'] + FIELDS['cache'] + FIELDS['train'])
-def bcc_train(cfg:Config|None=None, # the run's settings
-              force:bool=False, # train again even if the run folder holds a finished run
-              restart:bool=False, # start an interrupted run over instead of resuming it
-             )->Path:
-    "Train VGG16 on the cache in two phases, in the run folder WORK_DIR/runs/RUN_NAME."
-    return train(cfg or Config(), resume=not restart, force=force)
