@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
-from sklearn.calibration import calibration_curve
 from sklearn.metrics import confusion_matrix
 from .metrics import cumulative_counts, patient_bootstrap
+from .calibration import calibrate, calibration_bins
 from .run import RUN
 
 # %% auto #0
-__all__ = ['FIGURES', 'curve_bands', 'plot_roc', 'plot_pr', 'plot_confusion', 'calibration_bins', 'plot_calibration',
-           'plot_histograms', 'show_figures']
+__all__ = ['FIGURES', 'curve_bands', 'plot_roc', 'plot_pr', 'plot_confusion', 'plot_calibration', 'plot_histograms',
+           'show_figures']
 
 # %% ../nbs/05a_figures.ipynb #4a79a826
 def curve_bands(pred:pd.DataFrame, # predictions table
@@ -74,22 +74,19 @@ def plot_confusion(pred:pd.DataFrame, threshold:float)->plt.Figure:
     ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=['benign', 'malignant'], yticklabels=['benign', 'malignant'],
            xlabel='predicted', ylabel='true', title=f'Confusion at {threshold:.3f}'); return fig
 
-def calibration_bins(pred:pd.DataFrame, # predictions table
-                     bins:int=10, # quantile bins of the probability (about equal counts; ties share a bin)
-                    )->pd.DataFrame:
-    "Mean predicted probability, observed malignant fraction and number of images of each non-empty bin."
-    p, y = pred['probability'].to_numpy(), pred['label'].to_numpy().astype(int)
-    observed, predicted = calibration_curve(y, p, n_bins=bins, strategy='quantile')
-    edges = np.percentile(p, np.linspace(0, 100, bins + 1))          # the edges calibration_curve used, for the counts
-    n = np.bincount(np.searchsorted(edges[1:-1], p), minlength=bins)
-    return pd.DataFrame(dict(predicted=predicted, observed=observed, n=n[n > 0]))
-
-def plot_calibration(pred:pd.DataFrame, bins:int=10)->plt.Figure:
+def plot_calibration(pred:pd.DataFrame, # predictions table
+                     cal:dict|None=None, # a calibration map (`bcc.calibration.fit_calibration`): its curve is drawn too
+                     bins:int=10, # quantile bins (`bcc.calibration.calibration_bins`)
+                    )->plt.Figure:
     "Observed malignancy rate against mean predicted probability in `bins` quantile bins, each labelled with its count."
+    fig, ax = _fig(); ax.plot([0, 1], [0, 1], 'k:', lw=0.8)
     g = calibration_bins(pred, bins)
-    fig, ax = _fig(); ax.plot([0, 1], [0, 1], 'k:', lw=0.8); ax.plot(g.predicted, g.observed, 'o-', ms=4)
+    ax.plot(g.predicted, g.observed, 'o-', ms=4, label='network')
     for r in g.itertuples():
         ax.annotate(f"{r.n}", (r.predicted, r.observed), xytext=(3, -9), textcoords='offset points', fontsize=8)
+    if cal is not None:   # the same images, so the same bins: only the predicted side moves
+        c = calibration_bins(pred.assign(probability=calibrate(pred['probability'], cal)), bins)
+        ax.plot(c.predicted, c.observed, 's--', ms=4, label='calibrated on validation'); ax.legend(fontsize=8, loc='upper left')
     ax.set(xlabel='mean predicted probability', ylabel='observed malignant fraction', title='Calibration (images per bin)',
            xlim=(0, 1), ylim=(0, 1)); return fig
 

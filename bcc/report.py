@@ -13,9 +13,9 @@ import matplotlib.pyplot as plt
 from .core import Config, atomic_path, atomic_write
 from .cache import cache_table
 from .metrics import METRICS, PRED_COLUMNS, bootstrap_metrics, choose_threshold, paired_auc
-from .figures import FIGURES, curve_bands, plot_roc, plot_pr, plot_confusion, plot_histograms
+from .figures import FIGURES, curve_bands, plot_roc, plot_pr, plot_confusion, plot_calibration, plot_histograms
 from .run import RUN, merge_metrics
-from .calibration import calibration_metrics, plot_reliability
+from .calibration import calibration_metrics
 
 # %% auto #0
 __all__ = ['SUBGROUPS', 'NAMES', 'aggregate', 'table_counts', 'subgroup_metrics', 'compute_metrics', 'tta_metrics', 'split_facts',
@@ -370,7 +370,7 @@ def write_report(val:pd.DataFrame, # validation predictions
              config=asdict(cfg))
     b, thr = curve_bands(test, m['n_bootstrap'], m['seed']), m['threshold']
     figs = dict(roc=plot_roc(b, m['test']['roc_auc']), pr=plot_pr(b, m['test']['pr_auc'], test['label'].mean()),
-                confusion=plot_confusion(test, thr), calibration=plot_reliability(test, m['calibration']), histograms=plot_histograms(test, thr))
+                confusion=plot_confusion(test, thr), calibration=plot_calibration(test, m['calibration']), histograms=plot_histograms(test, thr))
     for k, f in figs.items(): _save_fig(f, out/'figures'/f"{k}.png")
     merge_metrics(out, **_jsonable(m))                                # keeps what later stages added
     atomic_write(out/RUN.report, render_report(m, cfg, info, out))
