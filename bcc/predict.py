@@ -97,10 +97,10 @@ def predict_files(model:keras.Model, # a bcc model
                   files:list, # image files
                   heatmap_dir:str|Path|None=None, # folder for `<name>.gradcam.png` overlays; None = none
                   threshold:float|None=None, # operating threshold; adds a 0/1 `prediction` column
-                  masks:list|None=None, # roi mode: one ROI mask per file, in the same order
+                  masks:list|None=None, # roi mode: one ROI mask per file, in the same order (a file given once per abnormality)
                   calibration:dict|None=None, # the run's calibration (`run_calibration`): `probability` is calibrated
                  )->pd.DataFrame:
-    "One row per file: file, probability (calibrated when `calibration`), raw_probability, threshold and prediction, heatmap, error ('' when it worked)."
+    "One row per file (per file and mask in roi mode): probability (calibrated when `calibration`), raw_probability, threshold, prediction, heatmap, error."
     if masks is not None and len(masks) != len(files):
         raise ValueError(f"masks: {len(masks)} given for {len(files)} files; give one ROI mask per file")
     rows, used, masks = [], set(), list(masks) if masks is not None else [None]*len(files)
@@ -113,9 +113,13 @@ def predict_files(model:keras.Model, # a bcc model
             used.add(stem); hm = Path(heatmap_dir)/f"{stem}.gradcam.png"
         try: p, err = predict_file(model, cfg, f, hm, mask=mk), ''
         except Exception as e: p, err, hm = float('nan'), _one_line(f, e), None
-        rows.append(dict(file=str(f), probability=float(calibrate([p], calibration)[0]), raw_probability=p, threshold=thr, heatmap=str(hm or ''),
-                         error=err, prediction=pd.NA if threshold is None or err else int(p >= threshold)))   # decided as evaluated
-    return pd.DataFrame(rows, columns=['file', 'probability', 'raw_probability', 'threshold', 'prediction', 'heatmap', 'error'])
+        rows.append(dict(file=str(f), window_probability=p, heatmap=str(hm or ''), error=err))
+    df = pd.DataFrame(rows, columns=['file', 'window_probability', 'heatmap', 'error'])
+    raw = df.groupby('file').window_probability.transform('max') if cfg.mode == 'roi' else df.window_probability   # an image: its top window
+    raw = raw.where(df.error == '')
+    df = df.assign(probability=calibrate(raw, calibration), raw_probability=raw.astype(float), threshold=thr,
+                   prediction=[pd.NA if threshold is None or e else int(r >= threshold) for r, e in zip(raw, df.error)])   # decided as evaluated
+    return df[['file', 'probability', 'raw_probability'] + (['window_probability'] if cfg.mode == 'roi' else []) + ['threshold', 'prediction', 'heatmap', 'error']]
 
 # %% ../nbs/07a_predict.ipynb #9f7efab2
 @command()
@@ -123,7 +127,7 @@ def bcc_predict(model:str, # a run folder, or a .keras file with its run's confi
                 files:list, # DICOM, JPEG or PNG images
                 heatmaps:str|None=None, # folder for Grad-CAM overlay PNGs; none when not given
                 out:str|None=None, # CSV file to write; standard output when not given
-                masks:list|None=None, # roi mode: the ROI mask of each file, in the same order
+                masks:list|None=None, # roi mode: the ROI mask of each file, in the same order; a file once per abnormality scores as its top window
                )->pd.DataFrame:
     "Malignancy probabilities (calibrated on validation when the run was evaluated) and Grad-CAM overlays for image files, preprocessed as in training."
     cfg, m, thr = load_predictor(model)
