@@ -17,7 +17,7 @@ from .preprocess import preprocess
 from .acquisition import listing_map
 from .index import build_index, load_index
 from .split import SPLITS, attach_split, load_split, patient_split, save_split, split_hash
-from .synthetic import make_synthetic
+from .synthetic import SyntheticExists, make_synthetic
 
 # %% auto #0
 __all__ = ['CACHE_FIELDS', 'PNG_PARAMS', 'build_cache', 'load_manifest', 'cache_hash', 'cache_table', 'prepare_data', 'bcc_cache']
@@ -243,9 +243,9 @@ def prepare_data(cfg:Config, # the run's config
     step = lambda i, what, done: print(f"[{i}/4] {what}: {done}", flush=True)
     if not cfg.data_root:
         try: step(1, 'synthetic dataset', make_synthetic(cfg.dataset_root, cfg.synthetic_patients, seed=cfg.seed))
-        except FileExistsError as e:   # a pipeline cannot overwrite it: say what the caller can change
-            raise FileExistsError(f"{str(e).split('; pass')[0]}, not with synthetic_patients={cfg.synthetic_patients}, "
-                                  f"seed={cfg.seed}; use another work_dir, or delete {cfg.dataset_root}") from None
+        except SyntheticExists as e:   # a pipeline cannot overwrite it: say what the caller can change
+            raise SyntheticExists(f"{e.dest}: holds a synthetic dataset made with {e.stored}, not with synthetic_patients={cfg.synthetic_patients}, "
+                                  f"seed={cfg.seed}; use another work_dir, or delete {cfg.dataset_root}", e.dest, e.stored, e.asked) from None
     else: step(1, 'dataset', cfg.dataset_root)
     if not (cfg.index_dir/'index.json').exists(): build_index(cfg.dataset_root, cfg.index_dir, cfg.layout); step(2, 'index built', cfg.index_dir)
     else: step(2, 'index found', cfg.index_dir)

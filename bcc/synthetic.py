@@ -16,7 +16,7 @@ from .cli import command
 
 # %% auto #0
 __all__ = ['CASE_COLUMNS', 'CASE_FILES', 'DICOM_INFO_COLUMNS', 'META_COLUMNS', 'TCIA_METADATA_COLUMNS', 'render_image',
-           'plan_cases', 'ceiling_auc', 'make_synthetic', 'synthetic_truth', 'bcc_synth']
+           'plan_cases', 'ceiling_auc', 'SyntheticExists', 'make_synthetic', 'synthetic_truth', 'bcc_synth']
 
 # %% ../nbs/00a_synthetic.ipynb #7e281f3a
 _CASE_TAIL = ['assessment', 'pathology', 'subtlety', 'image file path', 'cropped image file path', 'ROI mask file path']
@@ -345,6 +345,17 @@ def _ceilings(truth:pd.DataFrame)->dict:
     sets = {'all': truth, **dict(tuple(truth.groupby('official_split')))}
     return {lvl: {k: round(ceiling_auc(t, lvl), 4) for k, t in sets.items()} for lvl in ('abnormality', 'image')}
 
+# %% ../nbs/00a_synthetic.ipynb #086814a2
+class SyntheticExists(FileExistsError):
+    "`dest` holds a synthetic dataset made with the `stored` parameters, not the `asked` ones; `msg` says what to do."
+    def __init__(self, msg:str, # the whole message, with the remedy its raiser can offer
+                 dest, # the folder
+                 stored:dict, # the parameters its `synthetic.json` records
+                 asked:dict, # the parameters asked for
+                ):
+        super().__init__(msg); self.dest, self.stored, self.asked = Path(dest), stored, asked
+    def __reduce__(self): return type(self), (str(self), self.dest, self.stored, self.asked)   # picklable (worker processes)
+
 # %% ../nbs/00a_synthetic.ipynb #abcc634b
 def make_synthetic(dest:str|Path, # folder to write the dataset into (created)
                    n_patients:int=24, # patients (at least 4)
@@ -359,7 +370,8 @@ def make_synthetic(dest:str|Path, # folder to write the dataset into (created)
     old = _read_marker(marker)
     if old and old.get('params') == params and not overwrite and all((dest/f).exists() for f in old['files']): return dest
     if old and old.get('params') != params and not overwrite:
-        raise FileExistsError(f"{dest}: holds a synthetic dataset made with {old.get('params')}; pass overwrite=True to replace it")
+        raise SyntheticExists(f"{dest}: holds a synthetic dataset made with {old.get('params')}; pass overwrite=True to replace it",
+                              dest, old.get('params'), params)
     if old: marker.unlink(); _remove(dest, old.get('files', []))
     cases, info, items, truth = {k: [] for k in CASE_FILES}, [], [], []
     for rec in progress(plan_cases(n_patients, seed, params['image_size']), desc=f"synthetic {layout} images"):
