@@ -20,6 +20,8 @@ from .preprocess import preprocess
 from .read import read_mammogram
 from .index import load_index
 from .run import RUN, load_run, read_metrics
+from .calibration import calibrate
+from .predict import run_calibration
 
 # %% auto #0
 __all__ = ['OUTCOMES', 'FILTERS', 'outcomes', 'thumbnail', 'Explorer', 'gradcam_for']
@@ -168,8 +170,9 @@ def describe(self:Explorer, row:pd.Series)->str:
     "One HTML line: image, patient, breast and view, label, probability, prediction and outcome."
     lab = lambda y: 'malignant' if y else 'benign'
     colour = 'green' if row.outcome.startswith('true') else 'red'
+    raw = f" (network {row.raw_probability:.3f})" if 'raw_probability' in row.index else ''
     return (f"<b>{row.image_id}</b> &middot; patient {row.patient_id}, {row.side} {row.view} &middot; "
-            f"label <b>{lab(row.label)}</b> &middot; probability {row.probability:.3f} &rarr; predicted "
+            f"label <b>{lab(row.label)}</b> &middot; probability {row.probability:.3f}{raw} &rarr; predicted "
             f"<b>{lab(row.probability >= self.threshold)}</b> (threshold {self.threshold:.3f}) &middot; "
             f"<span style='color:{colour}'><b>{row.outcome}</b></span>")
 
@@ -218,10 +221,10 @@ def from_run(cls:Explorer, run_dir, # a run folder trained by `bcc.train.train` 
              splits=('val', 'test'), # splits offered ('train' is predicted on the spot)
              height:int=256, # panel height in pixels
             )->Explorer:
-    "An explorer of a run: its predictions and threshold, the index's masks and crops, Grad-CAM on demand."
+    "An explorer of a run: its predictions (calibrated, as `bcc_predict` gives them, the network's beside them), threshold, masks and crops, Grad-CAM."
     run = Path(run_dir)
     cfg, model, _ = load_run(run)
-    thr = read_metrics(run)['threshold']
+    thr, cal = read_metrics(run)['threshold'], run_calibration(run)
     images, abn = load_index(cfg.index_dir)
     preds = []
     for s in splits:
@@ -231,4 +234,5 @@ def from_run(cls:Explorer, run_dir, # a run folder trained by `bcc.train.train` 
             p = predict(model, cfg, s, images)
         preds.append(p.assign(split=s))
     table = pd.concat(preds).merge(images[['image_id', 'image_file']], on='image_id', how='left')
-    return cls(table, thr, abn, gradcam=gradcam_for(model, cfg, abn), height=height)
+    table = table.assign(raw_probability=table.probability, probability=calibrate(table.probability, cal))   # the map keeps the order
+    return cls(table, float(calibrate([thr], cal)[0]), abn, gradcam=gradcam_for(model, cfg, abn), height=height)

@@ -5,13 +5,15 @@
 # %% ../nbs/07_export.ipynb #18b8af4d
 from __future__ import annotations
 from .core import Config, atomic_write, lazy_module
+from .calibration import CAL_EPS, calibrate
+from .predict import load_predictor, run_calibration
 import inspect, json, os, shutil, tempfile
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['export_serving', 'serving_command', 'rest_body']
+__all__ = ['export_serving', 'export_run', 'serving_command', 'rest_body']
 
 # %% ../nbs/07_export.ipynb #d743b3e7
 keras, tf = lazy_module('keras'), lazy_module('tensorflow')   # loaded on first use: a command's --help never waits for them
@@ -19,13 +21,22 @@ keras, tf = lazy_module('keras'), lazy_module('tensorflow')   # loaded on first 
 # %% ../nbs/07_export.ipynb #f61ae24d
 def _quiet_write()->dict: return {'verbose': False} if 'verbose' in inspect.signature(keras.export.ExportArchive.write_out).parameters else {}   # Keras 3.6+
 
+def _calibrated(p, # the network's probabilities, a tensor
+                cal:dict|None, # a calibration map (`bcc.calibration.fit_calibration`); None = `p` unchanged
+               ):
+    "`bcc.calibration.calibrate` in TensorFlow ops, so the SavedModel applies the map itself."
+    if cal is None: return p
+    q = tf.clip_by_value(tf.cast(p, tf.float32), CAL_EPS, 1 - CAL_EPS)
+    return tf.sigmoid(float(cal['a']) * tf.math.log(q / (1 - q)) + float(cal['b']))
+
 def export_serving(model:keras.Model, # a bcc model: input `image`, output `probability`
                    base_dir:str|Path, # model base folder that TF Serving watches; the version goes below it
                    version:int|None=None, # version number; None = one more than the highest there
                    cfg:Config|None=None, # the run's config, saved in assets.extra/bcc_config.json
-                   threshold:float|None=None, # the operating threshold, saved beside it
+                   threshold:float|None=None, # the operating threshold on the network's probability (`metrics.json`), saved beside it
+                   calibration:dict|None=None, # the run's calibration map: `probability` is calibrated, `raw_probability` the network's
                   )->Path:
-    "Write `model` as a TF Serving SavedModel in `base_dir/<version>` (atomically); return that folder."
+    "Write `model` as a TF Serving SavedModel in `base_dir/<version>` (atomically): outputs `probability` (calibrated) and `raw_probability`."
     base = Path(base_dir); base.mkdir(parents=True, exist_ok=True)
     have = [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()]
     version = version if version is not None else max(have, default=0) + 1
@@ -33,7 +44,10 @@ def export_serving(model:keras.Model, # a bcc model: input `image`, output `prob
     if dest.exists(): raise FileExistsError(f"{dest}: version {version} exists; TF Serving versions are immutable")
     h, w, c = model.input_shape[1:]
     arch = keras.export.ExportArchive(); arch.track(model)
-    arch.add_endpoint('serving_default', lambda image: {'probability': model(image, training=False)},
+    def serve(image):
+        raw = model(image, training=False)
+        return {'probability': _calibrated(raw, calibration), 'raw_probability': raw}
+    arch.add_endpoint('serving_default', serve,
                       input_signature=[tf.TensorSpec([None, h, w, c], tf.float32, name='image')])
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=base))
     try:
@@ -41,12 +55,21 @@ def export_serving(model:keras.Model, # a bcc model: input `image`, output `prob
         log.setLevel('ERROR')                                          # no 'Assets written to <temp dir>'
         try: arch.write_out(str(tmp/'model'), **_quiet_write())
         finally: log.setLevel(level)
-        extra = dict(config=None if cfg is None else asdict(cfg), threshold=threshold,
+        thr = None if threshold is None else float(calibrate([threshold], calibration)[0])   # on `probability`'s scale, as bcc_predict's
+        extra = dict(config=None if cfg is None else asdict(cfg), threshold=thr, raw_threshold=threshold, calibration=calibration,
                      input=dict(name='image', shape=[h, w, c], dtype='float32', range='0..255'))
         atomic_write(tmp/'model'/'assets.extra'/'bcc_config.json', json.dumps(extra, indent=2) + '\n')
         os.replace(tmp/'model', dest)
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+def export_run(model_path:str|Path, # a run folder, or a .keras file with its run's config.json beside it (as `bcc_predict` takes)
+               base_dir:str|Path, # model base folder that TF Serving watches
+               version:int|None=None, # version number; None = one more than the highest there
+              )->Path:
+    "`export_serving` of a trained run with its config, threshold and calibration map, as `bcc_predict` reads them."
+    cfg, model, thr = load_predictor(model_path)
+    return export_serving(model, base_dir, version, cfg, thr, run_calibration(model_path))
 
 # %% ../nbs/07_export.ipynb #57406f47
 def serving_command(base_dir:str|Path, # the model base folder given to `export_serving`
