@@ -12,16 +12,29 @@ from .core import Config, atomic_path, lazy_module
 from .run import RUN, write_json, save_model
 
 # %% auto #0
-__all__ = ['RunState', 'ScalarLogger', 'reset_seeds', 'ResumablePlateau', 'ResumableEarlyStopping', 'schedule_callbacks']
+__all__ = ['LazyCallback', 'RunState', 'ScalarLogger', 'reset_seeds', 'ResumablePlateau', 'ResumableEarlyStopping',
+           'schedule_callbacks']
 
 # %% ../nbs/04_run_callbacks.ipynb #c82e0c78
 keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
 tf = lazy_module('tensorflow')
 
+# %% ../nbs/04_run_callbacks.ipynb #3f189df1
+class LazyCallback:
+    "Base of bcc's Keras callbacks: the first instance of a subclass builds it on its Keras base (`keras_base`), so importing one loads no Keras."
+    keras_base = 'Callback'   # the base class's name in `keras.callbacks`
+    def __new__(cls, *args, **kwargs):
+        if '_on_keras' not in vars(cls):                               # bcc's class: instantiate its Keras subclass, built once
+            if '_keras' not in vars(cls):
+                cls._keras = type(cls.__name__, (cls, getattr(keras.callbacks, cls.keras_base)),
+                                  dict(_on_keras=True, __module__=cls.__module__, __qualname__=cls.__qualname__, __doc__=cls.__doc__))
+            cls = cls._keras
+        return super().__new__(cls)
+
 # %% ../nbs/04_run_callbacks.ipynb #0e9e1768
 def _lr(model)->float: return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
-class RunState(keras.callbacks.Callback):
+class RunState(LazyCallback):
     "After each epoch: save `last.keras`, append to `history.csv`, keep `best.keras` (best val AUC), update `run.json`."
     def __init__(self, run_dir, info:dict, phase:str): self.run, self.info, self.phase = Path(run_dir), info, phase
     def on_epoch_begin(self, epoch, logs=None): self.t0, self.lr = time.time(), _lr(self.model)   # the rate this epoch trains with
@@ -38,7 +51,7 @@ class RunState(keras.callbacks.Callback):
         self.info.update(epochs_done=epoch + 1, updated=time.strftime('%Y-%m-%d %H:%M:%S'))
         write_json(self.run/RUN.info, self.info)
 
-class ScalarLogger(keras.callbacks.Callback):
+class ScalarLogger(LazyCallback):
     "TensorBoard scalars per epoch in `log_dir/train` and `log_dir/validation`, written with TensorFlow alone."
     def __init__(self, log_dir): self.log_dir = Path(log_dir)
     def on_train_begin(self, logs=None):
@@ -86,15 +99,17 @@ class _Resumable:
         super().on_epoch_end(epoch, logs)
         self.state.update({k: _plain(getattr(self, k)) for k in self.keys})
 
-class ResumablePlateau(_Resumable, keras.callbacks.ReduceLROnPlateau):
+class ResumablePlateau(_Resumable, LazyCallback):
     "Keras's `ReduceLROnPlateau`, resumable; `state['reduced_at']` lists the epochs after which it lowered the rate."
+    keras_base = 'ReduceLROnPlateau'
     keys = ('best', 'wait', 'cooldown_counter')
     def on_epoch_end(self, epoch, logs=None):
         lr = _lr(self.model); super().on_epoch_end(epoch, logs)
         if _lr(self.model) < lr: self.state['reduced_at'] = [*self.state.get('reduced_at', []), epoch]
 
-class ResumableEarlyStopping(_Resumable, keras.callbacks.EarlyStopping):
+class ResumableEarlyStopping(_Resumable, LazyCallback):
     "Keras's `EarlyStopping`, resumable; `state['stopped_epoch']` is the epoch after which it stopped training."
+    keras_base = 'EarlyStopping'
     keys = ('best', 'wait', 'best_epoch')
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)

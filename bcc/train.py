@@ -19,6 +19,7 @@ from .cache import prepare_data, load_manifest, cache_hash, cache_table
 from .stream import make_dataset
 from .model import get_strategy, n_workers, is_chief, multiworker_fit, speed_settings, build_model, set_phase, compile_model
 from .run import RUN, write_json, load_model, previous_run, clear_run, plot_history
+from .callbacks import RunState, ScalarLogger, reset_seeds, schedule_callbacks
 
 # %% auto #0
 __all__ = ['SMALL_RECIPE', 'REAL_RECIPE', 'notebook_training_config', 'class_weights', 'check_skipped', 'check_inputs',
@@ -27,7 +28,6 @@ __all__ = ['SMALL_RECIPE', 'REAL_RECIPE', 'notebook_training_config', 'class_wei
 # %% ../nbs/04_training.ipynb #7a4232bf
 keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
 tf = lazy_module('tensorflow')
-run_callbacks = lazy_module('bcc.callbacks')   # its classes subclass Keras's: loaded when training starts
 
 # %% ../nbs/04_training.ipynb #c591d38b
 SMALL_RECIPE = dict(image_size=64, epochs=4, warmup_epochs=2, batch_size=8, weights='none', finetune_blocks=2,
@@ -121,20 +121,20 @@ def fit_run(cfg:Config, # the run's settings; files go to `cfg.run_dir` (on the 
     cfg.save(out/RUN.config); write_json(out/RUN.info, info)
     seed_everything(training_seed(cfg), cfg.deterministic)          # one seed per run: epoch k draws from (seed, k), resumed or not
     if done <= cfg.warmup_epochs: info['schedule'] = {}  # the fine-tuning's schedule and early stopping start counting afresh
-    schedule = run_callbacks.schedule_callbacks(cfg, info.setdefault('schedule', {}))  # ... or carry on from run.json's counts
+    schedule = schedule_callbacks(cfg, info.setdefault('schedule', {}))  # ... or carry on from run.json's counts
     stopped = lambda: info['schedule'].get('early_stopping', {}).get('stopped_epoch')
     with strategy.scope():
         model = load_model(run/RUN.last, speed['policy']) if done else (build or build_model)(cfg, speed['policy'])
         model = multiworker_fit(model, strategy)
-        seeds = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: run_callbacks.reset_seeds(model, training_seed(cfg), epoch))
+        seeds = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: reset_seeds(model, training_seed(cfg), epoch))
         for phase, start, stop, lr in [('warmup', 0, cfg.warmup_epochs, cfg.lr_warmup), ('finetune', cfg.warmup_epochs, cfg.epochs, cfg.lr_finetune)]:
             if done >= stop or stopped() is not None: continue
             if done == start: set_phase(model, phase, cfg.finetune_blocks)
             compile_model(model, cfg, lr, optimizer=model.optimizer if done > start else None, jit_compile=speed['jit_compile'])
             ds, steps = _epoch_batches(train_ds, range(done, stop))
             model.fit(ds, validation_data=val_ds, initial_epoch=done, epochs=stop, steps_per_epoch=steps, class_weight=class_weight, shuffle=False,
-                      callbacks=[seeds, *(schedule if phase == 'finetune' else []), run_callbacks.RunState(out, info, phase),
-                                 run_callbacks.ScalarLogger(out/RUN.logs), *(callbacks or [])], verbose=2)
+                      callbacks=[seeds, *(schedule if phase == 'finetune' else []), RunState(out, info, phase),
+                                 ScalarLogger(out/RUN.logs), *(callbacks or [])], verbose=2)
             done = stop
     info.update(status='finished', stopped_epoch=stopped(), finished=time.strftime('%Y-%m-%d %H:%M:%S'))
     write_json(out/RUN.info, info)
