@@ -4,15 +4,15 @@
 
 # %% ../nbs/00_core_cli.ipynb #53640654
 from __future__ import annotations
-import argparse, inspect, os, re, subprocess, sys, traceback, types, typing
+import argparse, contextlib, contextvars, inspect, os, re, subprocess, sys, traceback, types, typing
 from dataclasses import fields
 from pathlib import Path
 from typing import Callable, Iterable
 from fastcore.docments import docments
-from .core import Config, debugging, voice
+from .core import Config, debugging
 
 # %% auto #0
-__all__ = ['FIELDS', 'exit_status', 'command_parser', 'flag_message', 'command', 'run_console_script']
+__all__ = ['FIELDS', 'exit_status', 'command_parser', 'flag_message', 'command', 'say', 'voice', 'run_console_script']
 
 # %% ../nbs/00_core_cli.ipynb #9d16f02f
 def exit_status(result, # what a console script's function returned
@@ -129,6 +129,23 @@ def command(config:Iterable[str]=(), # `Config` fields the command offers as opt
         f.main = lambda argv=None: _run(f, tuple(config), base, sys.argv[1:] if argv is None else list(argv), aliases, subcommands)
         return f
     return deco
+
+# %% ../nbs/00_core_cli.ipynb #5a061ebe
+_VOICE = contextvars.ContextVar('bcc_voice', default=None)   # the rewriting of the interface the user called
+
+def say(msg:str, # a note in Python's words (`force=True`)
+       ):
+    "Print `msg` for the user, in the words of the interface they called (a command's flags inside `voice`)."
+    rewrite = _VOICE.get()
+    print(rewrite(msg) if rewrite else msg, flush=True)
+
+@contextlib.contextmanager
+def voice(rewrite:Callable[[str], str], # message -> the same message in the caller's words
+         ):
+    "Within the block, `say` rewrites its notes with `rewrite`."
+    token = _VOICE.set(rewrite)
+    try: yield
+    finally: _VOICE.reset(token)
 
 # %% ../nbs/00_core_cli.ipynb #d51b1b74
 FIELDS = dict(data=('data_root', 'layout', 'work_dir', 'synthetic_patients'),

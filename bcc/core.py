@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #61995dce
 from __future__ import annotations
-import contextlib, contextvars, dataclasses, hashlib, importlib.util, json, os, sys, tempfile
+import contextlib, dataclasses, hashlib, importlib.util, json, os, sys, tempfile
 from dataclasses import dataclass, fields, asdict
 from pathlib import Path
 from typing import Any, Callable
@@ -12,7 +12,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['Config', 'coerce', 'atomic_path', 'atomic_write', 'config_from_params', 'debugging', 'quiet_tensorflow',
-           'lazy_module', 'say', 'voice', 'file_sha256', 'reference_csv_dir']
+           'lazy_module', 'file_sha256', 'reference_csv_dir']
 
 # %% ../nbs/00_core.ipynb #9811e262
 @dataclass
@@ -211,23 +211,6 @@ class lazy_module:
     def __dir__(self): return dir(importlib.import_module(self._name))          # tab completion sees the module's names
     def __reduce__(self): return (lazy_module, (self._name,))
     def __repr__(self): return f"<lazy module {self._name!r}{' (imported)' if self._name in sys.modules else ''}>"
-
-# %% ../nbs/00_core.ipynb #5a061ebe
-_VOICE = contextvars.ContextVar('bcc_voice', default=None)   # the rewriting of the interface the user called
-
-def say(msg:str, # a note in Python's words (`force=True`)
-       ):
-    "Print `msg` for the user, in the words of the interface they called (a command's flags inside `voice`)."
-    rewrite = _VOICE.get()
-    print(rewrite(msg) if rewrite else msg, flush=True)
-
-@contextlib.contextmanager
-def voice(rewrite:Callable[[str], str], # message -> the same message in the caller's words
-         ):
-    "Within the block, `say` rewrites its notes with `rewrite`."
-    token = _VOICE.set(rewrite)
-    try: yield
-    finally: _VOICE.reset(token)
 
 # %% ../nbs/00_core.ipynb #05bb4b31
 def file_sha256(path, # file to hash

@@ -4,7 +4,8 @@
 
 # %% ../nbs/04_training.ipynb #ca64b398
 from __future__ import annotations
-from .core import Config, atomic_path, say, lazy_module
+from .core import Config, atomic_path, lazy_module
+from .cli import say
 from .runtime import package_versions, runtime_info, seed_everything
 import shutil, tempfile, time
 from typing import Callable

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
-from .core import Config, atomic_path, atomic_write, say
+from .core import Config, atomic_path, atomic_write
+from .cli import say
 from .runtime import package_versions, runtime_info
 from .cache import cache_table, load_manifest, prepare_data
 from .stream import augment_images, parse_record
