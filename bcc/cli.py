@@ -142,8 +142,9 @@ def say(msg:str, # a note in Python's words (`force=True`)
 @contextlib.contextmanager
 def voice(rewrite:Callable[[str], str], # message -> the same message in the caller's words
          ):
-    "Within the block, `say` rewrites its notes with `rewrite`."
-    token = _VOICE.set(rewrite)
+    "Within the block, `say` rewrites its notes with `rewrite`, then with the enclosing block's (a command's flags)."
+    outer = _VOICE.get()
+    token = _VOICE.set(rewrite if outer is None else lambda m: outer(rewrite(m)))
     try: yield
     finally: _VOICE.reset(token)
 

@@ -4,13 +4,14 @@
 
 # %% ../nbs/05c_learning.ipynb #7eaeceba
 from __future__ import annotations
-import re, shutil, tempfile, time
+import contextlib, re, shutil, tempfile, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from .core import Config
+from .cli import voice
 from .cache import cache_table, prepare_data
 from .stream import make_dataset
 from .synthetic import ceiling_auc, synthetic_truth
@@ -98,6 +99,25 @@ def _row(name:str, auc:dict, b:dict, wall:float)->dict:
     return dict(mode=name, model=auc['value'], lo=auc['lo'], hi=auc['hi'], radiomics=b['radiomics_roc_auc'], pixel_statistic=b['pixel_statistic_roc_auc'],
                 ceiling=b['ceiling_roc_auc'], gap_to_ceiling=(b['ceiling_roc_auc'] or np.nan) - auc['value'], wall_s=round(wall, 1))
 
+# %% ../nbs/05c_learning.ipynb #f8ffc316
+def _learn_words(msg:str, # a trainer's note or refusal (`force=True`, `run_name`)
+                 work:Path, # bench_learn's work folder
+                )->str:
+    "`msg` with the trainers' remedies (`force`, another `run_name`) replaced by bench_learn's: a fresh work folder."
+    w = f"work={str(work)!r}"
+    msg = re.sub(r"force=True trains it again", f"reused: a fresh folder instead of {w} trains it again", msg)
+    return re.sub(r"use (force=True or another run_name|another run_name, or force=True to train it again|force=True)", f"use a fresh folder instead of {w}", msg)
+
+@contextlib.contextmanager
+def _in_learn_words(work:Path, # bench_learn's work folder
+                   ):
+    "Within the block, the trainers' notes (`say`) and refusals name what `bench_learn` offers, not `force` or `run_name`."
+    with voice(lambda m: _learn_words(m, work)):
+        try: yield
+        except (ValueError, OSError) as e:
+            if len(e.args) == 1 and isinstance(e.args[0], str): e.args = (_learn_words(e.args[0], work),)
+            raise
+
 # %% ../nbs/05c_learning.ipynb #9aee5756
 def bench_learn(modes=('roi', 'whole', 'patch2whole', 'patch2whole+tta', 'patch2whole+ensemble3', 'patch2whole+twoview'), # rows: a recipe ('roi' windows, 'whole' images from scratch, 'patch2whole'), or recipe+tta (flip-averaged), recipe+ensembleN (N seeds), recipe+twoview (two-view from it, per breast)
                 work:str='', # work folder (default: a temporary one)
@@ -114,20 +134,21 @@ def bench_learn(modes=('roi', 'whole', 'patch2whole', 'patch2whole+tta', 'patch2
     for mode in modes:                                     # all refused before any training
         base, _, extra = mode.partition('+')
         if base not in ('roi', 'whole', 'patch2whole') or not re.fullmatch(r'|tta|twoview|ensemble\d+', extra):
-            raise ValueError(f"modes: {mode!r} is not roi, whole or patch2whole, optionally +tta, +ensembleN or +twoview")
-        if (base, extra) == ('roi', 'twoview'): raise ValueError(f"modes: {mode!r}: two-view models read whole images; use whole+twoview or patch2whole+twoview")
-    for mode in modes:
-        base, _, extra = mode.partition('+')
-        m, wall = single(base)
-        if not extra: rows.append(_row(mode, m['test']['roc_auc'], m['baselines'], wall))
-        elif extra == 'tta': rows.append(_row(mode, m['tta']['image']['tta'], m['baselines'], wall))   # the same run's evaluation, flips averaged
-        elif extra == 'twoview': rows += _twoview_rows(cfg_of(base), mode)
-        else:
-            t, runs = time.time(), [cfg_of(base).run_dir]
-            for s in range(1, int(extra[8:])):
-                c = cfg_of(base, run_name=f'learn_{base}_seed{s}', train_seed=s); _learn_row(c, base, patch_epochs); runs.append(c.run_dir)
-            e = ensemble_runs(runs, work/'runs'/f'learn_{base}_{extra}')
-            rows.append(_row(mode, e['test']['roc_auc'], m['baselines'], wall + time.time() - t))
+            raise ValueError(f"modes={mode!r}: not roi, whole or patch2whole, optionally +tta, +ensembleN or +twoview")
+        if (base, extra) == ('roi', 'twoview'): raise ValueError(f"modes={mode!r}: two-view models read whole images; use whole+twoview or patch2whole+twoview")
+    with _in_learn_words(work):                            # the trainers' hints name bench_learn's remedy
+        for mode in modes:
+            base, _, extra = mode.partition('+')
+            m, wall = single(base)
+            if not extra: rows.append(_row(mode, m['test']['roc_auc'], m['baselines'], wall))
+            elif extra == 'tta': rows.append(_row(mode, m['tta']['image']['tta'], m['baselines'], wall))   # the same run's evaluation, flips averaged
+            elif extra == 'twoview': rows += _twoview_rows(cfg_of(base), mode)
+            else:
+                t, runs = time.time(), [cfg_of(base).run_dir]
+                for s in range(1, int(extra[8:])):
+                    c = cfg_of(base, run_name=f'learn_{base}_seed{s}', train_seed=s); _learn_row(c, base, patch_epochs); runs.append(c.run_dir)
+                e = ensemble_runs(runs, work/'runs'/f'learn_{base}_{extra}')
+                rows.append(_row(mode, e['test']['roc_auc'], m['baselines'], wall + time.time() - t))
     r = pd.DataFrame(rows).set_index('mode')
     print(r.round(3).to_string())
     return r
