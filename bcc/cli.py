@@ -58,7 +58,7 @@ def command_parser(f:Callable, # the command's function
                    base:Config|None=None, # the command's defaults for those fields (default: `Config()`)
                    parser:argparse.ArgumentParser|None=None, # parser to fill (a subcommand's); default: a new one
                    aliases:dict|None=None, # old option names still accepted, hidden: {'out': 'work_dir'}
-                   subcommands:dict|None=None, # name -> function, or (function, `Config` fields): one subcommand each
+                   subcommands:dict|None=None, # name -> function, or (function, `Config` fields[, their defaults as a `Config`]): one subcommand each
                   )->argparse.ArgumentParser:
     "An argparse parser for `f`: its parameters (docments comments as help), `--config FILE` and the `config` fields."
     p = parser or argparse.ArgumentParser(prog=f.__name__, description=(f.__doc__ or '').split('\n')[0])
@@ -76,9 +76,9 @@ def command_parser(f:Callable, # the command's function
     if subcommands:
         sp = p.add_subparsers(dest='_command', required=True, metavar='NAME', title='commands')
         for n, g in subcommands.items():
-            g, cf = g if isinstance(g, tuple) else (g, ())
+            g, cf, b = (tuple(g) + (None,))[:3] if isinstance(g, tuple) else (g, (), None)   # b: the defaults its help shows
             doc = (g.__doc__ or '').split('\n')[0]
-            command_parser(g, cf, parser=sp.add_parser(n, help=doc, description=doc))
+            command_parser(g, cf, b, parser=sp.add_parser(n, help=doc, description=doc))
         return p
     p.add_argument('--debug', action='store_true', help='show the full traceback of an error (or set BCC_DEBUG=1)')
     return p
@@ -103,7 +103,7 @@ def _run(f, config, base, argv, aliases=None, subcommands=None):
     p = command_parser(f, config, base({}) if callable(base) else base, aliases=aliases, subcommands=subcommands)
     a = vars(p.parse_args(argv))
     debug = a.pop('debug') or debugging()
-    if subcommands: f, config = (lambda g: g if isinstance(g, tuple) else (g, ()))(subcommands[a.pop('_command')])
+    if subcommands: f, config = (lambda g: tuple(g)[:2] if isinstance(g, tuple) else (g, ()))(subcommands[a.pop('_command')])
     names = [n for n in inspect.signature(f).parameters if n != 'cfg'] + list(config)
     try:
         given = {n: a.pop(n) for n in config if a.get(n) is not None}
@@ -121,7 +121,7 @@ def _run(f, config, base, argv, aliases=None, subcommands=None):
 def command(config:Iterable[str]=(), # `Config` fields the command offers as options (its `cfg` parameter receives them)
             base:Config|Callable|None=None, # its defaults for them (or a function of the given options); default `Config()`
             aliases:dict|None=None, # old option names still accepted, hidden: {'out': 'work_dir'}
-            subcommands:dict|None=None, # name -> function (or (function, `Config` fields)): `prog NAME --its options`
+            subcommands:dict|None=None, # name -> function (or (function, `Config` fields[, their defaults])): `prog NAME --its options`
            ):
     "Decorator: give `f` a `parser` (from its signature, docments and `config`) and a `main` entry point for `settings.ini`."
     def deco(f):
