@@ -84,7 +84,7 @@ def _cam_fn(model:keras.Model, layer:str):
 
 # %% ../nbs/06_explain.ipynb #6fa709ba
 def grad_cam(model:keras.Model, # a bcc model: input `image`, output layer `probability`
-             images:np.ndarray, # batch [B, H, W, 3] of raw 0..255 pixels, as `make_dataset` yields
+             images:np.ndarray, # batch [B, H, W, 1] of raw 0..255 grey pixels, as `make_dataset` yields
              layer:str|None=None, # name of the layer to explain; None = `cam_layer(model)`
              upsample:bool=True, # resize each map to the input's H x W (False: the layer's own grid)
             )->tuple:

@@ -209,7 +209,7 @@ def gradcam_for(model, # a bcc single-view model (input `image`)
         heat = None
         for m in masks:
             img, geom = preprocess(row.image_file, cfg, m)
-            cam, _ = grad_cam(model, np.repeat(img[None, ..., None], 3, -1).astype('float32'))
+            cam, _ = grad_cam(model, img[None, ..., None].astype('float32'))
             h = cam_to_original(cam[0], geom)
             heat = h if heat is None else np.maximum(heat, h)
         return heat

@@ -81,9 +81,9 @@ def serving_command(base_dir:str|Path, # the model base folder given to `export_
     return (f"docker run --rm -p {port}:8501 -v {base}:/models/{name} -e MODEL_NAME={name} tensorflow/serving\n"
             f"tensorflow_model_server --rest_api_port={port} --model_name={name} --model_base_path={base}")
 
-def rest_body(images:np.ndarray, # batch [N, H, W, 3] of preprocessed float pixels
+def rest_body(images:np.ndarray, # batch [N, H, W, 1] of preprocessed float grey pixels
              )->str:
     "The JSON body of a TF Serving REST `:predict` request for `images` (columnar `inputs` format)."
     x = np.asarray(images, 'float32')
-    if x.ndim != 4 or x.shape[-1] != 3: raise ValueError(f"rest_body: expected a batch [N, H, W, 3], got {x.shape}")
+    if x.ndim != 4 or x.shape[-1] != 1: raise ValueError(f"rest_body: expected a batch [N, H, W, 1] of grey images, got {x.shape}")
     return json.dumps({'signature_name': 'serving_default', 'inputs': {'image': x.tolist()}})

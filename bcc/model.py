@@ -130,11 +130,9 @@ def vgg16_base(weights:str='imagenet', # 'imagenet', a path to a VGG16 (no top) 
 
 # %% ../nbs/04_model.ipynb #3b8dc8ad
 def _vgg_preprocess()->keras.layers.Layer:
-    "A frozen 1x1 convolution doing VGG16's `preprocess_input` (RGB to BGR, minus the ImageNet means)."
-    flip = np.zeros((1, 1, 3, 3), 'float32')
-    for i in range(3): flip[0, 0, 2 - i, i] = 1
+    "A frozen 1x1 convolution doing VGG16's `preprocess_input` on grey pixels: one channel in, three out (B, G, R), each minus its ImageNet mean."
     return keras.layers.Conv2D(3, 1, name='vgg16_preprocess', trainable=False, dtype='float32',
-                         kernel_initializer=keras.initializers.Constant(flip),
+                         kernel_initializer=keras.initializers.Constant(np.ones((1, 1, 1, 3), 'float32')),
                          bias_initializer=keras.initializers.Constant([-103.939, -116.779, -123.68]))
 
 BACKBONES = ('vgg16', 'vit')
@@ -142,14 +140,14 @@ BACKBONES = ('vgg16', 'vit')
 def build_model(cfg:Config, # uses `backbone`, `shape`, `weights`, `dense_units`, `dropout`, `mixed_precision` (and `vit_*`)
                 policy:str|None=None, # Keras dtype policy; from `speed_settings(cfg)` when None
                )->keras.Model:
-    "VGG16 or ViT (layers flat, one graph) + pooling, dropout, dense, dropout and a `probability` output; input `image` in 0-255."
+    "VGG16 or ViT (layers flat, one graph) + pooling, dropout, dense, dropout and a `probability` output; input `image`: grey, one channel, 0-255."
     if cfg.backbone not in BACKBONES: raise ValueError(f"Config.backbone: {cfg.backbone!r} is not 'vgg16' or 'vit'")
     vit = cfg.backbone == 'vit'
     policy, old = policy or speed_settings(cfg)['policy'], keras.config.dtype_policy()
     path = vit_weights_path(cfg.weights) if vit else _weights_path(cfg.weights)
     keras.config.set_dtype_policy(policy)
     try:
-        inp = keras.Input((*cfg.shape, 3), name='image')
+        inp = keras.Input((*cfg.shape, 1), name='image')
         if vit: feats = vit_encoder(vit_preprocess()(inp), cfg.vit_depth, cfg.vit_patch)
         else: base = keras.applications.VGG16(include_top=False, weights=None, input_tensor=_vgg_preprocess()(inp)); feats = base.output
         x = keras.layers.Dropout(cfg.dropout, name='head_dropout_1')(keras.layers.GlobalAveragePooling2D(name='avg_pool')(feats))
@@ -157,7 +155,7 @@ def build_model(cfg:Config, # uses `backbone`, `shape`, `weights`, `dense_units`
         out = keras.layers.Dense(1, activation='sigmoid', dtype='float32', name='probability')(keras.layers.Dropout(cfg.dropout, name='head_dropout_2')(x))
         model = keras.Model(inp, out, name=f'bcc_{cfg.backbone}')
         if path is not None:
-            src = vit_base(str(path), (*cfg.shape, 3), cfg.vit_depth, cfg.vit_patch) if vit else vgg16_base(str(path), (*cfg.shape, 3))
+            src = vit_base(str(path), (*cfg.shape, 1), cfg.vit_depth, cfg.vit_patch) if vit else vgg16_base(str(path), (*cfg.shape, 3))
             for l in src.layers:
                 if l.weights: model.get_layer(l.name).set_weights(l.get_weights())
     finally: keras.config.set_dtype_policy(old)
@@ -217,7 +215,7 @@ def bench_train(image_size:int=224, # image height in pixels
     set_phase(model, 'finetune', finetune_blocks)
     compile_model(model, cfg, 1e-5, jit_compile=speed['jit_compile'])
     rng = np.random.default_rng(0)
-    x, y = rng.uniform(0, 255, (batch_size, *cfg.shape, 3)).astype('float32'), (rng.uniform(size=batch_size) > 0.5).astype('float32')
+    x, y = rng.uniform(0, 255, (batch_size, *cfg.shape, 1)).astype('float32'), (rng.uniform(size=batch_size) > 0.5).astype('float32')
     model.train_on_batch(x, y)
     t0 = time.perf_counter()
     for _ in range(steps): model.train_on_batch(x, y)

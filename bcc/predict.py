@@ -44,14 +44,14 @@ def prepare_input(path:str|Path, # a DICOM, JPEG or PNG image: the full mammogra
                   cfg:Config, # the run's config (mode, image size, CLAHE...)
                   mask:str|Path|None=None, # roi mode: the abnormality's ROI mask, which frames the window as in training
                  )->tuple:
-    "The model input for `path` (float32 [H, W, 3], 0..255) with the training preprocessing, and its geometry."
+    "The model input for `path` (float32 [H, W, 1], 0..255) with the training preprocessing, and its geometry."
     if cfg.mode == 'roi' and not mask:
         raise ValueError(f"{path}: the model was trained on ROI windows (mode 'roi'): give the full mammogram with its "
                          "ROI mask (bcc_predict --masks, or mask= in Python) so the window is framed as in training, "
                          "or use a run trained in whole mode")
     if cfg.mode != 'roi' and mask: raise ValueError(f"{mask}: a mask was given, but the model was trained on whole images (mode {cfg.mode!r})")
     img, geom = preprocess(str(path), cfg, mask_path=str(mask) if mask else None)
-    return np.repeat(np.asarray(img, 'uint8')[..., None], 3, -1).astype('float32'), geom
+    return np.asarray(img, 'float32')[..., None], geom
 
 def run_calibration(model_path:str|Path, # a run folder, or a .keras file in one
                    )->dict|None:

@@ -74,12 +74,15 @@ def save_model(model, # a Keras model
 def load_model(path, # a `.keras` file
                policy:str='float32', # the Keras dtype policy the model was trained under (run.json's `policy`)
               ):
-    "Load a `.keras` file under the dtype `policy` it was trained with."
+    "Load a `.keras` file under the dtype `policy` it was trained with; refuse a model whose image input has three channels (bcc's models take grey in one)."
     import keras
     old = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
-    try: return keras.models.load_model(path)
+    try: model = keras.models.load_model(path)
     finally: keras.config.set_dtype_policy(old)
+    rgb = [t.name for t in model.inputs if len(t.shape) == 4 and t.shape[-1] == 3]
+    if rgb: raise ValueError(f"{path}: input {rgb[0]!r} takes 3 channels; bcc's models take grey images in one channel since 2026-12-03: train the run again (force=True)")
+    return model
 
 # %% ../nbs/04_run.ipynb #314252fa
 def read_run(run_dir, # a run folder written by `bcc.train.train`

@@ -80,7 +80,7 @@ def make_dataset(cache_dir, # a folder written by `build_cache`
                  with_ids:bool=False, # also yield the record ids
                  epochs:range|None=None, # these epochs back to back, epoch k drawn from (seed, k); None: one, drawn anew at each pass
                 ):
-    "A streaming tf.data pipeline of (images float32 [B, H, W, 3] 0..255, labels float32 [B]) (+ record ids)."
+    "A streaming tf.data pipeline of (images float32 [B, H, W, 1] 0..255, labels float32 [B]) (+ record ids)."
     import functools, tensorflow as tf
     man, d = load_manifest(cache_dir), Path(cache_dir)
     if split not in man['counts'] or not man['counts'][split]['written']: raise ValueError(f"{d}: split {split!r} has no records in the cache")
@@ -91,7 +91,7 @@ def make_dataset(cache_dir, # a folder written by `build_cache`
     keys = [int(np.random.default_rng([seed, k]).integers(2**31)) for k in epochs or []]   # epoch k's seed: from (seed, k) alone
     ds = functools.reduce(tf.data.Dataset.concatenate, [one(s, False) for s in keys]) if keys else one(seed, True)
     ds = ds.apply(tf.data.experimental.assert_cardinality(max(len(keys), 1) * math.ceil(man['counts'][split]['written'] / batch_size)))
-    ds = ds.map(lambda x, y, i: (tf.repeat(tf.cast(x, tf.float32), 3, axis=-1), y, i) if with_ids else (tf.repeat(tf.cast(x, tf.float32), 3, axis=-1), y),
+    ds = ds.map(lambda x, y, i: (tf.cast(x, tf.float32), y, i) if with_ids else (tf.cast(x, tf.float32), y),
                 num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE).with_options(opts)
 

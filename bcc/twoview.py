@@ -52,7 +52,7 @@ def build_multiview_model(cfg:Config, # uses `shape`, `weights`, `top_blocks`, `
     shared = [l for l in one.layers if l.name == 'vgg16_preprocess' or l.name.startswith(('block', 'top'))]
     old = keras.config.dtype_policy(); keras.config.set_dtype_policy(policy)
     try:
-        pool, ins = layers.GlobalAveragePooling2D(name='avg_pool'), {v: keras.Input((*cfg.shape, 3), name=v) for v in ('cc', 'mlo')}
+        pool, ins = layers.GlobalAveragePooling2D(name='avg_pool'), {v: keras.Input((*cfg.shape, 1), name=v) for v in ('cc', 'mlo')}
         def features(x):
             for l in shared: x = l(x)
             return pool(x)
@@ -118,7 +118,7 @@ def pair_dataset(cache_dir, # a whole-mode folder written by `bcc.cache.build_ca
                  with_ids:bool=False, # also yield the breast ids
                  epochs:range|None=None, # these epochs back to back, epoch k drawn from (seed, k); None: one, drawn from (seed, 0)
                 ):
-    "A tf.data pipeline streamed from the cache's shards: ({'cc', 'mlo'}: float32 [B, H, W, 3] 0..255, breast labels float32 [B]) (+ breast ids)."
+    "A tf.data pipeline streamed from the cache's shards: ({'cc', 'mlo'}: float32 [B, H, W, 1] 0..255, breast labels float32 [B]) (+ breast ids)."
     import functools, tensorflow as tf
     man, d = load_manifest(cache_dir), Path(cache_dir)
     if man['mode'] != 'whole': raise ValueError(f"{d}: a {man['mode']}-mode cache; two-view models need whole-mode images")
@@ -129,12 +129,12 @@ def pair_dataset(cache_dir, # a whole-mode folder written by `bcc.cache.build_ca
     files, shape, n = [str(d/f) for f in man['counts'][split]['shards']], tuple(man['shape']), len(pairs)
     keys, steps = [_epoch_key(seed, k) for k in (epochs or range(1))], math.ceil(n / batch_size)
     ds = functools.reduce(tf.data.Dataset.concatenate, [_breast_pass(files, shape, table, tf.constant(sizes), n, batch_size, shuffle, k) for k in keys])
-    rgb = lambda x: tf.repeat(tf.cast(x, tf.float32), 3, axis=-1)
+    grey = lambda x: tf.cast(x, tf.float32)
     if augment:                                                   # batch j of epoch k: CC from seed (key, 2j), MLO from (key, 2j + 1)
         seeds = tf.data.Dataset.from_tensor_slices(np.array([[[k, 2 * j], [k, 2 * j + 1]] for k in keys for j in range(steps)], np.int64))
         ds = tf.data.Dataset.zip(ds, seeds).map(lambda b, s: (augment_images(b[0], s[0]), augment_images(b[1], s[1]), b[2]), num_parallel_calls=tf.data.AUTOTUNE)
     labels, names = tf.constant(pairs.label.to_numpy(np.float32)), tf.constant(pairs.breast_id.astype(str).to_numpy())
-    ds = ds.map(lambda cc, mlo, b: ({'cc': rgb(cc), 'mlo': rgb(mlo)}, tf.gather(labels, b), *([tf.gather(names, b)] if with_ids else [])),
+    ds = ds.map(lambda cc, mlo, b: ({'cc': grey(cc), 'mlo': grey(mlo)}, tf.gather(labels, b), *([tf.gather(names, b)] if with_ids else [])),
                 num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.apply(tf.data.experimental.assert_cardinality(len(keys) * steps))   # known again (group_by_window hides it)
     opts = tf.data.Options(); opts.deterministic = bool(deterministic or not shuffle)

@@ -20,7 +20,7 @@ def vit_preprocess()->keras.layers.Layer:
     "A `Rescaling` layer mapping raw 0-255 pixels to [-1, 1], the ViT's input scaling."
     return keras.layers.Rescaling(1 / 127.5, offset=-1.0, name='vit_preprocess', dtype='float32')
 
-def vit_encoder(x, # preprocessed images, a Keras tensor [B, H, W, 3]
+def vit_encoder(x, # preprocessed grey images, a Keras tensor [B, H, W, 1]
                 depth:int=12, # transformer blocks
                 patch:int=16, # patch side in pixels; H and W must be multiples of it
                ):
@@ -51,7 +51,7 @@ def vit_weights_path(weights:str, # 'none' or a path to a ViT weights file ('ima
     return path
 
 def vit_base(weights:str='none', # 'none' or a path to a ViT weights file
-             input_shape:tuple=(224, 224, 3), # (height, width, 3)
+             input_shape:tuple=(224, 224, 1), # (height, width, 1): grey
              depth:int=12, # transformer blocks
              patch:int=16, # patch side in pixels
             )->keras.Model:
