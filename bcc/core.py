@@ -31,6 +31,7 @@ class Config:
     patch_size: int = 56          # 'patch' mode: side of a square patch, in pixels of the whole image at image_size x image_width
     patches_per_lesion: int = 4   # 'patch' mode: patches around each lesion (centres jittered by up to a quarter patch)
     background_patches: int = 4   # 'patch' mode: patches per image from breast tissue away from every lesion
+    benign_target: float = 0.0    # 'patch' mode: training target of a benign lesion patch; 0 = background's (malignant vs the rest), 0.5 = between background 0 and malignant 1
     roi_margin: float = 0.25      # context added around an ROI, as a fraction of its size
     clahe_clip: float = 2.0       # CLAHE clip limit; 0 = no CLAHE
     jpeg_reduce: bool = True      # decode a grey JPEG at 1/2, 1/4 or 1/8 size (libjpeg DCT scaling) when the output is at most that fraction

@@ -14,7 +14,7 @@ from .read import read_mammogram
 from .acquisition import listing_map
 from .index import load_index
 from .cache import CACHE_FIELDS, PNG_PARAMS, load_manifest, cache_table, prepare_data
-from .stream import make_dataset
+from .stream import make_dataset, patch_record_id
 from .train import train
 
 # %% auto #0
@@ -149,7 +149,7 @@ def _split_patches(cfg:Config, whole_dir:Path, split:str, lesions:dict, bar)->tu
             for k, p in enumerate(image_patches(img, t.geom, lesions[t.image_id], cfg, rng)):
                 ok, png = cv2.imencode('.png', p['pixels'], list(PNG_PARAMS))
                 geom = dict(patch_geom(p['window'], t.geom), kind=p['kind'], abnormality=p['abnormality'], window=list(p['window']))
-                recs.append(dict(record_id=f"{t.image_id}_{'L' if p['kind'] == 'lesion' else 'B'}{k:03d}", image_id=t.image_id,
+                recs.append(dict(record_id=patch_record_id(t.image_id, p['kind'], k), image_id=t.image_id,
                                  patient_id=t.patient_id, label=p['label'], png=png.tobytes(), geom=json.dumps(geom)))
     return recs, skipped
 

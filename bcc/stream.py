@@ -10,7 +10,7 @@ import numpy as np
 from .cache import load_manifest
 
 # %% auto #0
-__all__ = ['parse_record', 'make_dataset', 'augment_images']
+__all__ = ['parse_record', 'patch_record_id', 'patch_targets', 'make_dataset', 'augment_images']
 
 # %% ../nbs/03a_stream.ipynb #6ab4f0d4
 def _geometric(x, u, flip_lr:bool):
@@ -69,6 +69,24 @@ def _one_pass(files:list, shape:tuple, batch_size:int, shuffle:bool, augment:boo
              tf.data.Dataset.counter().map(lambda j: tf.stack([tf.constant(seed, tf.int64), j])))   # batch j: (seed, j)
     return tf.data.Dataset.zip(ds, seeds).map(lambda b, s: (_augment_batch(tf.cast(b[0], tf.float32), s, flip_lr), *b[1:]), num_parallel_calls=AUTO)
 
+# %% ../nbs/03a_stream.ipynb #ef20bba1
+def patch_record_id(image_id:str, # the whole image the patch is cut from
+                    kind:str, # 'lesion' or 'background'
+                    k:int, # the patch's number within the image
+                   )->str:
+    "A patch cache's record id: `<image_id>_L<k>` for a lesion patch, `<image_id>_B<k>` for background."
+    if kind not in ('lesion', 'background'): raise ValueError(f"kind={kind!r}: not 'lesion' or 'background'")
+    return f"{image_id}_{'L' if kind == 'lesion' else 'B'}{k:03d}"
+
+def patch_targets(labels, # a batch of 0/1 labels of a patch cache (float32)
+                  record_ids, # their record ids (`patch_record_id`)
+                  benign_target:float=0.5, # the target of a benign lesion patch
+                 ):
+    "Training targets of patches: 1 malignant lesion, `benign_target` benign lesion, 0 background."
+    import tensorflow as tf
+    lesion = tf.strings.regex_full_match(record_ids, r'.*_L\d+')
+    return tf.where(labels > 0.5, 1., tf.where(lesion, tf.cast(benign_target, tf.float32), 0.))
+
 # %% ../nbs/03a_stream.ipynb #7e3255d0
 def make_dataset(cache_dir, # a folder written by `build_cache`
                  split:str, # 'train', 'val' or 'test'
@@ -79,6 +97,7 @@ def make_dataset(cache_dir, # a folder written by `build_cache`
                  deterministic:bool=False, # same order for the same seed, even with parallel reads
                  with_ids:bool=False, # also yield the record ids
                  epochs:range|None=None, # these epochs back to back, epoch k drawn from (seed, k); None: one, drawn anew at each pass
+                 benign_target:float=0., # a patch cache's benign lesion patches get this label (`patch_targets`); 0 = their own (0)
                 ):
     "A streaming tf.data pipeline of (images float32 [B, H, W, 1] 0..255, labels float32 [B]) (+ record ids)."
     import functools, tensorflow as tf
@@ -91,7 +110,10 @@ def make_dataset(cache_dir, # a folder written by `build_cache`
     keys = [int(np.random.default_rng([seed, k]).integers(2**31)) for k in epochs or []]   # epoch k's seed: from (seed, k) alone
     ds = functools.reduce(tf.data.Dataset.concatenate, [one(s, False) for s in keys]) if keys else one(seed, True)
     ds = ds.apply(tf.data.experimental.assert_cardinality(max(len(keys), 1) * math.ceil(man['counts'][split]['written'] / batch_size)))
-    ds = ds.map(lambda x, y, i: (tf.cast(x, tf.float32), y, i) if with_ids else (tf.cast(x, tf.float32), y),
+    if not 0 <= benign_target < 1: raise ValueError(f"benign_target={benign_target}: not in [0, 1)")
+    if benign_target and man['mode'] != 'patch': raise ValueError(f"{d}: benign_target={benign_target} needs a patch cache, not a {man['mode']!r} one")
+    y_of = (lambda y, i: patch_targets(y, i, benign_target)) if benign_target else (lambda y, i: y)
+    ds = ds.map(lambda x, y, i: (tf.cast(x, tf.float32), y_of(y, i), i) if with_ids else (tf.cast(x, tf.float32), y_of(y, i)),
                 num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE).with_options(opts)
 

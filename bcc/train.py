@@ -175,8 +175,9 @@ def train(cfg:Config, # the run's settings
     if not info and chief: clear_run(run)
     info = {**info, **inputs, **(record or {}), 'package_versions': package_versions(), 'runtime': runtime_info(), 'started': info.get('started') or time.strftime('%Y-%m-%d %H:%M:%S')}
     bs = cfg.batch_size * strategy.num_replicas_in_sync               # batch_size is per replica
+    targets = dict(benign_target=cfg.benign_target) if cfg.mode == 'patch' else {}    # patch stage: benign lesions' target (validation keeps 0/1)
     train_ds = lambda epochs: _sharded(make_dataset(cfg.cache_dir, 'train', bs, augment=cfg.augment, shuffle=True, seed=training_seed(cfg),
-                                                    deterministic=cfg.deterministic, epochs=epochs))   # epoch k drawn from (seed, k)
+                                                    deterministic=cfg.deterministic, epochs=epochs, **targets))   # epoch k drawn from (seed, k)
     val_ds = _sharded(make_dataset(cfg.cache_dir, 'val', bs, deterministic=cfg.deterministic))
     cw = class_weights(cache_table(cfg.cache_dir, 'train').label) if cfg.class_weights else None
     fit_run(cfg, train_ds, val_ds, info, cw, callbacks, strategy, build)
