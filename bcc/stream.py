@@ -112,9 +112,10 @@ def make_dataset(cache_dir, # a folder written by `build_cache`
     ds = ds.apply(tf.data.experimental.assert_cardinality(max(len(keys), 1) * math.ceil(man['counts'][split]['written'] / batch_size)))
     if not 0 <= benign_target < 1: raise ValueError(f"benign_target={benign_target}: not in [0, 1)")
     if benign_target and man['mode'] != 'patch': raise ValueError(f"{d}: benign_target={benign_target} needs a patch cache, not a {man['mode']!r} one")
-    y_of = (lambda y, i: patch_targets(y, i, benign_target)) if benign_target else (lambda y, i: y)
-    ds = ds.map(lambda x, y, i: (tf.cast(x, tf.float32), y_of(y, i), i) if with_ids else (tf.cast(x, tf.float32), y_of(y, i)),
-                num_parallel_calls=tf.data.AUTOTUNE)
+    def batch(x, y, i):                                                   # float32 grey images, labels or targets (+ ids)
+        if benign_target: y = patch_targets(y, i, benign_target)
+        return (tf.cast(x, tf.float32), y, i) if with_ids else (tf.cast(x, tf.float32), y)
+    ds = ds.map(batch, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE).with_options(opts)
 
 # %% ../nbs/03a_stream.ipynb #ddb8c3aa
