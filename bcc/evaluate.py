@@ -14,15 +14,15 @@ from .cli import command
 from .index import load_index
 from .split import LeakageError, load_split
 from .cache import cache_table, cache_hash
-from .stream import make_dataset
-from .metrics import PRED_COLUMNS, METRICS
+from .stream import make_dataset, LESION_PATCH
+from .metrics import PRED_COLUMNS, METRICS, bootstrap_metrics
 from .run import RUN, read_run, load_run, read_metrics
 from .report import write_report, data_accounting, split_facts
 from .baselines import run_baselines
 
 # %% auto #0
-__all__ = ['TTA_FLIPS', 'check_run_split', 'check_predictions', 'tta_flips', 'predict', 'evaluate_run', 'compare_runs',
-           'best_run', 'bcc_evaluate']
+__all__ = ['TTA_FLIPS', 'check_run_split', 'check_predictions', 'tta_flips', 'predict_records', 'predict', 'patch_figures',
+           'evaluate_run', 'compare_runs', 'best_run', 'bcc_evaluate']
 
 # %% ../nbs/05_evaluation.ipynb #1cce47fa
 def check_run_split(run_dir, # run folder with config.json and run.json
@@ -63,13 +63,12 @@ def tta_flips(mode:str, # 'whole', 'roi' or 'patch' (`Config.mode`)
 def _probabilities(model, x)->np.ndarray:
     return np.asarray(model(x, training=False), dtype=float).reshape(-1)
 
-def predict(model, # a Keras model from `bcc.run.load_run` (input `image`, output `probability`)
-            cfg:Config, # the run's config (cache folder, index folder, batch size)
-            split:str, # 'train', 'val' or 'test'
-            images:pd.DataFrame|None=None, # image table; default `load_index(cfg.index_dir)`
-            tta:bool=False, # also predict the flips of `tta_flips(cfg.mode)` and add their mean as `probability_tta`
-           )->pd.DataFrame:
-    "Predictions table (`PRED_COLUMNS`, + `probability_tta`) of one split of the run's cache, `cfg.eval_batch_size` images at a time."
+def predict_records(model, # a Keras model from `bcc.run.load_run` (input `image`, output `probability`)
+                    cfg:Config, # the run's config (cache folder, batch size)
+                    split:str, # 'train', 'val' or 'test'
+                    tta:bool=False, # also predict the flips of `tta_flips(cfg.mode)` and add their mean as `probability_tta`
+                   )->pd.DataFrame:
+    "One row per cache record (a window or patch; an image in whole mode): record_id, probability (+ probability_tta), image_id, patient_id, label."
     table, bs, flips = cache_table(cfg.cache_dir, split), cfg.eval_batch_size, tta_flips(cfg.mode) if tta else ()
     if not len(table): raise ValueError(f"{cfg.cache_dir}: no {split} records in the cache")
     ds = make_dataset(cfg.cache_dir, split, batch_size=bs, with_ids=True)
@@ -82,6 +81,18 @@ def predict(model, # a Keras model from `bcc.run.load_run` (input `image`, outpu
                        **({'probability_tta': np.concatenate(avg)} if tta else {})}).merge(
         table[['record_id', 'image_id', 'patient_id', 'label']], on='record_id', how='left', validate='one_to_one')
     if pr['image_id'].isna().any(): raise ValueError(f"{cfg.cache_dir}: dataset records missing from the {split} cache table")
+    return pr
+
+def predict(model, # a Keras model from `bcc.run.load_run` (input `image`, output `probability`)
+            cfg:Config, # the run's config (cache folder, index folder, batch size)
+            split:str, # 'train', 'val' or 'test'
+            images:pd.DataFrame|None=None, # image table; default `load_index(cfg.index_dir)`
+            tta:bool=False, # also predict the flips of `tta_flips(cfg.mode)` and add their mean as `probability_tta`
+            records:pd.DataFrame|None=None, # `predict_records`' table, when already made
+           )->pd.DataFrame:
+    "Predictions table (`PRED_COLUMNS`, + `probability_tta`) of one split of the run's cache, each image scored by its highest record."
+    pr = predict_records(model, cfg, split, tta) if records is None else records
+    tta = 'probability_tta' in pr.columns
     per_image = pr.groupby('image_id', as_index=False, sort=False).agg(
         patient_id=('patient_id', 'first'), label=('label', 'max'), probability=('probability', 'max'),
         **({'probability_tta': ('probability_tta', 'max')} if tta else {}))
@@ -91,6 +102,16 @@ def predict(model, # a Keras model from `bcc.run.load_run` (input `image`, outpu
     if out['side'].isna().any():
         raise ValueError(f"{cfg.index_dir}: {out['side'].isna().sum()} cached image(s) not in the image table, e.g. {out.image_id[out.side.isna()].iloc[0]}")
     return out.astype({'label': int, 'density': 'Int64'})[PRED_COLUMNS + (['probability_tta'] if tta else [])]
+
+# %% ../nbs/05_evaluation.ipynb #b20e03e2
+def patch_figures(records:pd.DataFrame, # `predict_records` of a split of a patch cache (record ids from `bcc.stream.patch_record_id`)
+                  n_bootstrap:int=1000, # patient-bootstrap resamples
+                  seed:int=42, # bootstrap seed
+                 )->dict:
+    "ROC AUC {value, lo, hi, ..., patches} of a stage-1 run's patches: all of them, among the lesion patches, and lesion against background."
+    lesion = records.record_id.str.fullmatch(LESION_PATCH)
+    auc = lambda df: bootstrap_metrics(df, 0.5, n_bootstrap, seed)['roc_auc'] | dict(patches=len(df))
+    return dict(all=auc(records), lesions=auc(records[lesion]), lesion_vs_background=auc(records.assign(label=lesion.astype(int))))
 
 # %% ../nbs/05_evaluation.ipynb #8089dfcc
 def evaluate_run(run_dir, # run folder written by `bcc.train.train`
@@ -109,14 +130,16 @@ def evaluate_run(run_dir, # run folder written by `bcc.train.train`
         raise ValueError(f"{cfg.cache_dir}: cache hash {h} differs from the cache_hash {info['cache_hash']} recorded in "
                          f"{run_dir/RUN.info}; the cache was rebuilt since training")
     model = load_run(run_dir)[1]
-    preds = {}
+    preds, patches = {}, {}
     for which in ('val', 'test'):
-        preds[which] = predict(model, cfg, which, images, tta=True)
+        recs = predict_records(model, cfg, which, tta=True)
+        preds[which] = predict(model, cfg, which, images, records=recs)
         check_predictions(preds[which], split, which)
         atomic_write(run_dir/RUN.predictions(which), preds[which].to_csv(index=False))
+        if cfg.mode == 'patch': patches[which] = patch_figures(recs, cfg.n_bootstrap if n_bootstrap is None else n_bootstrap, cfg.seed if seed is None else seed)
     return write_report(preds['val'], preds['test'], run_dir, cfg, info, n_bootstrap, seed, baselines=run_baselines(cfg, cfg.eval_batch_size),
                         split=split_facts(cfg.split_file, split, images), images=data_accounting(cfg, split, images, preds),
-                        tta_flips=tta_flips(cfg.mode))
+                        tta_flips=tta_flips(cfg.mode), patches=patches or None)
 
 # %% ../nbs/05_evaluation.ipynb #4aa7ccda
 def _num(v): return math.nan if v is None else v

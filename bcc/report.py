@@ -18,8 +18,8 @@ from .run import RUN, merge_metrics
 from .calibration import calibration_metrics
 
 # %% auto #0
-__all__ = ['SUBGROUPS', 'NAMES', 'aggregate', 'table_counts', 'subgroup_metrics', 'compute_metrics', 'tta_metrics', 'split_facts',
-           'data_accounting', 'render_report', 'write_report']
+__all__ = ['SUBGROUPS', 'NAMES', 'PATCH_FIGURES', 'aggregate', 'table_counts', 'subgroup_metrics', 'compute_metrics',
+           'tta_metrics', 'split_facts', 'data_accounting', 'render_report', 'write_report']
 
 # %% ../nbs/05a_report.ipynb #ef09f846
 def _one(s): return s.iloc[0] if s.nunique(dropna=False) == 1 else 'mixed'
@@ -257,6 +257,18 @@ def _baselines_md(m:dict)->list:
             ['radiomics (shape and texture features, logistic regression)', f(b['radiomics_roc_auc']), f"fitted on train; validation {f(b.get('radiomics_val_roc_auc'))}"]]
     return ['', '## Baselines (test images, ROC AUC)', '', _md_table(rows, ['', 'ROC AUC', 'note'])]
 
+PATCH_FIGURES = {'all': 'all patches (malignant lesion vs the rest)', 'lesions': 'lesion patches: malignant vs benign',
+                 'lesion_vs_background': 'lesion vs background'}   # `bcc.evaluate.patch_figures`' keys
+
+def _patches_md(m:dict)->list:
+    "The report's section on a stage-1 run's patches: ROC AUC over all patches, among the lesions, lesion vs background."
+    p = m.get('patches')
+    if not p: return []
+    rows = [[name, *[f"{_ci(p[s][k])} ({p[s][k]['patches']})" if s in p else 'n/a' for s in ('val', 'test')]] for k, name in PATCH_FIGURES.items()]
+    return ['', '## Patches (stage 1)', '', "Every CBIS-DDSM image holds a lesion: finding lesions (last row) does not tell a malignant image from a benign "
+            "one; the lesion patches' row is what stage 2 needs. ROC AUC with the number of patches:", '',
+            _md_table(rows, ['patches', 'validation', 'test'])]
+
 def _tta_md(m:dict)->list:
     "The report's TTA section: test ROC AUC without and with flip averaging, their difference, the flips and why those."
     t = m.get('tta')
@@ -342,7 +354,7 @@ def render_report(m:dict, # the metrics from `compute_metrics`
     sub = ['', '## Subgroups (test images, image threshold)', '',
            _md_table(sg, ['subgroup', 'images', 'patients', 'malignant', 'ROC AUC', 'sensitivity', 'specificity',
                           'one-class resamples dropped (ROC AUC)', 'note'])]
-    return '\n'.join(head + [table, '', _dropped_md(m)] + _baselines_md(m) + _tta_md(m) + _calibration_md(m) + _images_md(m) + sub + _figures_md(run_dir) +
+    return '\n'.join(head + [table, '', _dropped_md(m)] + _baselines_md(m) + _patches_md(m) + _tta_md(m) + _calibration_md(m) + _images_md(m) + sub + _figures_md(run_dir) +
                      ['', _model_card(m, cfg, info), ''])
 
 # %% ../nbs/05a_report.ipynb #7528afb7
@@ -357,11 +369,13 @@ def write_report(val:pd.DataFrame, # validation predictions
                  split:dict|None=None, # what the split file says (`split_facts`), for the model card
                  images:dict|None=None, # each split's images accounted for (`data_accounting`)
                  tta_flips:list|tuple|None=None, # the flips behind the test predictions' `probability_tta` (`bcc.evaluate.tta_flips`)
+                 patches:dict|None=None, # a stage-1 run's patch figures per split (`bcc.evaluate.patch_figures`)
                 )->dict:
     "Compute the metrics and write `metrics.json`, `figures/*.png` and `report.md` into `out_dir`."
     cfg, info, out = cfg or Config(), info or {}, Path(out_dir)
     m = compute_metrics(val, test, cfg, n_bootstrap, seed, tta_flips)
     if baselines is not None: m['baselines'] = baselines
+    if patches is not None: m['patches'] = patches
     if split is not None: m['split'] = split
     if images is not None: m['images'] = images
     m.update(run=cfg.run_name, **{k: info.get(k) for k in ('split_hash', 'cache_hash', 'status', 'epochs_done', 'best_epoch', 'best_val_auc',

@@ -10,7 +10,7 @@ import numpy as np
 from .cache import load_manifest
 
 # %% auto #0
-__all__ = ['parse_record', 'patch_record_id', 'patch_targets', 'make_dataset', 'augment_images']
+__all__ = ['LESION_PATCH', 'parse_record', 'patch_record_id', 'patch_targets', 'make_dataset', 'augment_images']
 
 # %% ../nbs/03a_stream.ipynb #6ab4f0d4
 def _geometric(x, u, flip_lr:bool):
@@ -70,11 +70,13 @@ def _one_pass(files:list, shape:tuple, batch_size:int, shuffle:bool, augment:boo
     return tf.data.Dataset.zip(ds, seeds).map(lambda b, s: (_augment_batch(tf.cast(b[0], tf.float32), s, flip_lr), *b[1:]), num_parallel_calls=AUTO)
 
 # %% ../nbs/03a_stream.ipynb #ef20bba1
+LESION_PATCH = r'.*_L\d+'   # a lesion patch's record id, in full (`patch_record_id`)
+
 def patch_record_id(image_id:str, # the whole image the patch is cut from
                     kind:str, # 'lesion' or 'background'
                     k:int, # the patch's number within the image
                    )->str:
-    "A patch cache's record id: `<image_id>_L<k>` for a lesion patch, `<image_id>_B<k>` for background."
+    "A patch cache's record id: `<image_id>_L<k>` for a lesion patch, `<image_id>_B<k>` for background (`LESION_PATCH` matches the first)."
     if kind not in ('lesion', 'background'): raise ValueError(f"kind={kind!r}: not 'lesion' or 'background'")
     return f"{image_id}_{'L' if kind == 'lesion' else 'B'}{k:03d}"
 
@@ -84,7 +86,7 @@ def patch_targets(labels, # a batch of 0/1 labels of a patch cache (float32)
                  ):
     "Training targets of patches: 1 malignant lesion, `benign_target` benign lesion, 0 background."
     import tensorflow as tf
-    lesion = tf.strings.regex_full_match(record_ids, r'.*_L\d+')
+    lesion = tf.strings.regex_full_match(record_ids, LESION_PATCH)
     return tf.where(labels > 0.5, 1., tf.where(lesion, tf.cast(benign_target, tf.float32), 0.))
 
 # %% ../nbs/03a_stream.ipynb #7e3255d0
