@@ -112,7 +112,7 @@ def jpeg_scale(path, # an image file
     except (OSError, ValueError): return 1, None
     if fmt != 'JPEG' or mode != 'L': return 1, (h, w)
     r = min(h / shape[0], w / shape[1])
-    return next(f for f in (8, 4, 2, 1) if f <= r), (h, w)
+    return next((f for f in (8, 4, 2) if f <= r), 1), (h, w)   # 1: full size, also when the output is larger than the file
 
 def _grey_jpeg(path)->bool:
     "Whether `path` is a one-channel JPEG (its header only)."
