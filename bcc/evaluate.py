@@ -88,11 +88,13 @@ def predict(model, # a Keras model from `bcc.run.load_run` (input `image`, outpu
             split:str, # 'train', 'val' or 'test'
             images:pd.DataFrame|None=None, # image table; default `load_index(cfg.index_dir)`
             tta:bool=False, # also predict the flips of `tta_flips(cfg.mode)` and add their mean as `probability_tta`
-            records:pd.DataFrame|None=None, # `predict_records`' table, when already made
+            records:pd.DataFrame|None=None, # `predict_records`' table, when already made (with `probability_tta` if `tta`)
            )->pd.DataFrame:
     "Predictions table (`PRED_COLUMNS`, + `probability_tta`) of one split of the run's cache, each image scored by its highest record."
-    pr = predict_records(model, cfg, split, tta) if records is None else records
-    tta = 'probability_tta' in pr.columns
+    if records is None: pr = predict_records(model, cfg, split, tta)
+    elif tta and 'probability_tta' not in records.columns:
+        raise ValueError(f"{cfg.cache_dir}: the {split} records given to predict have no probability_tta, but tta=True; make them with predict_records(..., tta=True)")
+    else: pr = records if tta else records.drop(columns='probability_tta', errors='ignore')
     per_image = pr.groupby('image_id', as_index=False, sort=False).agg(
         patient_id=('patient_id', 'first'), label=('label', 'max'), probability=('probability', 'max'),
         **({'probability_tta': ('probability_tta', 'max')} if tta else {}))
@@ -123,6 +125,7 @@ def evaluate_run(run_dir, # run folder written by `bcc.train.train`
     "Evaluate a trained run on its validation and test patients; write predictions, metrics, figures and report."
     run_dir = Path(run_dir)
     cfg, info = read_run(run_dir)
+    n_bootstrap, seed = cfg.n_bootstrap if n_bootstrap is None else n_bootstrap, cfg.seed if seed is None else seed   # one choice for every figure
     if eval_batch_size: cfg = cfg.update(eval_batch_size=eval_batch_size)
     if images is None: images = load_index(cfg.index_dir)[0]
     split = check_run_split(run_dir, images)
@@ -133,10 +136,10 @@ def evaluate_run(run_dir, # run folder written by `bcc.train.train`
     preds, patches = {}, {}
     for which in ('val', 'test'):
         recs = predict_records(model, cfg, which, tta=True)
-        preds[which] = predict(model, cfg, which, images, records=recs)
+        preds[which] = predict(model, cfg, which, images, tta=True, records=recs)
         check_predictions(preds[which], split, which)
         atomic_write(run_dir/RUN.predictions(which), preds[which].to_csv(index=False))
-        if cfg.mode == 'patch': patches[which] = patch_figures(recs, cfg.n_bootstrap if n_bootstrap is None else n_bootstrap, cfg.seed if seed is None else seed)
+        if cfg.mode == 'patch': patches[which] = patch_figures(recs, n_bootstrap, seed)
     return write_report(preds['val'], preds['test'], run_dir, cfg, info, n_bootstrap, seed, baselines=run_baselines(cfg, cfg.eval_batch_size),
                         split=split_facts(cfg.split_file, split, images), images=data_accounting(cfg, split, images, preds),
                         tta_flips=tta_flips(cfg.mode), patches=patches or None)
