@@ -121,7 +121,9 @@ def check_architecture():
            '; '.join(problems[:8]))
 
 
-NOISE = re.compile(r'cuInit|oneDNN custom operations|absl::InitializeLog|All log messages before absl|cpu_feature_guard|'
+# Keras' epoch lines (fit verbose=2; a run's history.csv holds them) and TensorFlow's warnings printed on stdout
+KERAS_LOG = re.compile(r'^(Epoch \d+/\d+|\d+/\d+ - \d+m?s - .*/step - .*|WARNING:(tensorflow|absl):.*)\n?', re.M)
+NOISE = re.compile(KERAS_LOG.pattern[:-3] + r'|cuInit|oneDNN custom operations|absl::InitializeLog|All log messages before absl|cpu_feature_guard|'
                    r'cudart_stub|rebuild TensorFlow with the appropriate|IPKernelApp|KeyboardInterrupt caught|\w*Warning: |/root/|^[IWE]0000 ', re.M)
 
 
@@ -263,11 +265,13 @@ NOTEBOOK_SECONDS = {'11_reproduce': 182, '08a_two_view': 177, '04a_training_runs
 
 
 def _test_one(fn, skip_flags, python=sys.executable):
-    "Run one notebook as a test in a fresh Python process (TensorFlow state never leaks between notebooks)."
-    env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': os.environ.get('TF_CPP_MIN_LOG_LEVEL', '2'), 'BCC_QUIET': '1'}
+    """Run one notebook as a test in a fresh Python process (TensorFlow state never leaks between notebooks), with a temporary
+    folder of its own (TMPDIR) that is removed afterwards: the notebooks' runs and caches (GBs in all) never pile up in /tmp."""
+    tmp = tempfile.mkdtemp(prefix=f'bcc_test_{Path(fn).stem}_')
+    env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': os.environ.get('TF_CPP_MIN_LOG_LEVEL', '2'), 'BCC_QUIET': '1', 'TMPDIR': tmp}
     t = time.time()
-    r = subprocess.run([python, '-c', _TEST_ONE, fn, str(ROOT), *skip_flags], cwd=ROOT, env=env,
-                       capture_output=True, text=True)
+    try: r = subprocess.run([python, '-c', _TEST_ONE, fn, str(ROOT), *skip_flags], cwd=ROOT, env=env, capture_output=True, text=True)
+    finally: shutil.rmtree(tmp, ignore_errors=True)
     m = re.search(r'^@@ (\d) ([\d.]+)$', r.stdout, re.M)
     ok = bool(m and m.group(1) == '1' and r.returncode == 0)
     return ok, time.time() - t, '' if ok else (r.stdout + r.stderr).strip()[-3000:]
@@ -298,7 +302,8 @@ def skipped_cell(flags=()):
 
 def _execute(fn, *flags):
     """Execute the notebook `fn` in place as nbdev_test runs it: skipped cells (`skipped_cell`) keep their saved outputs; the
-    executed cells lose their stderr streams (logs and warnings are not documentation) and widget outputs (no kernel serves them)."""
+    executed cells lose their stderr streams (logs and warnings are not documentation), Keras' epoch lines (`KERAS_LOG`) and
+    widget outputs (no kernel serves them)."""
     import nbformat
     from nbclient import NotebookClient
     p, skip = Path(fn), skipped_cell(flags)
@@ -311,6 +316,9 @@ def _execute(fn, *flags):
         if c.cell_type == 'code' and i not in kept:
             c.outputs = [o for o in c.outputs if not (o.output_type == 'stream' and o.name == 'stderr')
                          and 'application/vnd.jupyter.widget-view+json' not in o.get('data', {})]
+            for o in c.outputs:
+                if o.output_type == 'stream': o.text = KERAS_LOG.sub('', o.text)
+            c.outputs = [o for o in c.outputs if o.output_type != 'stream' or o.text]
     nbformat.write(nb, p)
 
 

@@ -62,7 +62,7 @@ BENCHES = dict(preprocess=bench_preprocess, cache=bench_cache, decode=bench_deco
                predict=bench_predict, evaluate=bench_evaluate,
                learn=(bench_learn, ('synthetic_patients', 'image_size', 'epochs', 'batch_size', 'lr_finetune', 'n_bootstrap',
                                    'backbone', 'vit_patch', 'vit_depth', 'finetune_blocks', 'image_width', 'patch_size',
-                                   'patches_per_lesion', 'background_patches', 'benign_target', 'top_blocks', 'warmup_epochs', 'lr_warmup'),
+                                   'patches_per_lesion', 'background_patches', 'benign_target', 'patch_select', 'top_blocks', 'warmup_epochs', 'lr_warmup'),
                       Config().update(**DEMO)))   # its help shows the demo recipe's values, the ones bench_learn starts from
 
 @command(subcommands=BENCHES)

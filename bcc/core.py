@@ -32,6 +32,7 @@ class Config:
     patches_per_lesion: int = 4   # 'patch' mode: patches around each lesion (centres jittered by up to a quarter patch)
     background_patches: int = 4   # 'patch' mode: patches per image from breast tissue away from every lesion
     benign_target: float = 0.0    # 'patch' mode: training target of a benign lesion patch; 0 = background's (malignant vs the rest), 0.5 = between background 0 and malignant 1
+    patch_select: str = 'lesions' # 'patch' mode: the validation patches whose ROC AUC picks best.keras and drives the schedule: 'lesions' (malignant vs benign) or 'all'
     roi_margin: float = 0.25      # context added around an ROI, as a fraction of its size
     clahe_clip: float = 2.0       # CLAHE clip limit; 0 = no CLAHE
     jpeg_reduce: bool = True      # decode a grey JPEG at 1/2, 1/4 or 1/8 size (libjpeg DCT scaling) when the output is at most that fraction
@@ -106,12 +107,21 @@ def save(self:Config, path)->Path:
     "Save as JSON, atomically."
     return atomic_write(path, json.dumps(asdict(self), indent=2) + '\n')
 
+def _saved_before(d:dict)->dict:
+    "The fields a config saved as `d` lacks whose default is not what its run did: a stage-1 run saved before `patch_select` read all patches."
+    return {'patch_select': 'all'} if d.get('mode') == 'patch' and 'patch_select' not in d else {}
+
+@patch(cls_method=True)
+def from_saved(cls:Config, d:dict)->Config:
+    "The config of a saved dict: a field it lacks gets what runs did before that field existed, else its default."
+    return cls().update(**{**_saved_before(d), **d})
+
 @patch(cls_method=True)
 def load(cls:Config, path)->Config:
-    "Load a config saved with `Config.save`."
+    "Load a config saved with `Config.save` (`Config.from_saved`)."
     try: d = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as e: raise ValueError(f"{path}: not a readable config JSON ({e})") from None
-    return cls().update(**d)
+    return cls.from_saved(d)
 
 # %% ../nbs/00_core.ipynb #8574fb99
 @patch(as_prop=True)

@@ -197,13 +197,17 @@ def _split_text(m:dict, info:dict)->str:
 
 def _epochs(es)->str: return ', '.join(str(e + 1) for e in es) or 'never'   # 0-based epochs as a reader counts them
 
+def _val_auc_text(cfg:Config)->str:
+    "What a run's validation AUC during training was read over: a stage-1 run's lesion patches alone (`patch_select`), or everything."
+    return 'validation AUC among the lesion patches' if cfg.mode == 'patch' and cfg.patch_select == 'lesions' else 'validation AUC'
+
 def _training_text(cfg:Config, info:dict)->str:
     "The phases, the learning-rate schedule and early stopping of a run, with what they did (run.json)."
-    s, n = info.get('schedule') or {}, info.get('epochs_done', '?')
+    s, n, auc = info.get('schedule') or {}, info.get('epochs_done', '?'), _val_auc_text(cfg)
     warm = f"{cfg.warmup_epochs} warm-up epoch(s) at learning rate {cfg.lr_warmup:g} (VGG16 frozen), then " if cfg.warmup_epochs else ''
     lr = ('constant' if cfg.lr_schedule == 'none' else f"times {cfg.lr_factor:g} after {cfg.lr_patience} epoch(s) without a better "
-          f"validation AUC (lowered after epoch(s) {_epochs(s.get('plateau', {}).get('reduced_at', []))})")
-    stop = ('off' if not cfg.early_stopping else f"after {cfg.early_stopping} epoch(s) without a better validation AUC (" +
+          f"{auc} (lowered after epoch(s) {_epochs(s.get('plateau', {}).get('reduced_at', []))})")
+    stop = ('off' if not cfg.early_stopping else f"after {cfg.early_stopping} epoch(s) without a better {auc} (" +
             (f"stopped after epoch {info['stopped_epoch'] + 1} of {cfg.epochs}" if info.get('stopped_epoch') is not None
              else f"not triggered: {n} of {cfg.epochs} epochs ran") + ')')
     return (f"{warm}fine-tuning of the top {cfg.finetune_blocks} block(s) at {cfg.lr_finetune:g}, up to epoch {cfg.epochs}; "
@@ -212,8 +216,8 @@ def _training_text(cfg:Config, info:dict)->str:
 def _ensemble_card(info:dict)->list:
     "The model card's model, checkpoint and training lines of an ensemble (`bcc.ensemble`): one entry per member run."
     mem = info['members']
-    cfg = lambda x: Config().update(**{k: v for k, v in x['config'].items() if k in Config.__dataclass_fields__})
-    ck = lambda x: (f"`{x['run']}/{RUN.best}` (epoch {x['best_epoch'] + 1} of {x.get('epochs_done', '?')}, validation AUC "
+    cfg = lambda x: Config.from_saved({k: v for k, v in x['config'].items() if k in Config.__dataclass_fields__})
+    ck = lambda x: (f"`{x['run']}/{RUN.best}` (epoch {x['best_epoch'] + 1} of {x.get('epochs_done', '?')}, {_val_auc_text(cfg(x))} "
                     f"{x['best_val_auc']:.3f} during training)" if x.get('best_epoch') is not None else f"`{x['run']}` (not recorded)")
     c0, names = cfg(mem[0]), ', '.join(f"`{x['run']}`" for x in mem)
     return [f"- **Model**: an ensemble, the mean probability of {len(mem)} evaluated runs of one split ({names}); "
@@ -225,8 +229,8 @@ def _ensemble_card(info:dict)->list:
 def _model_card(m:dict, cfg:Config, info:dict)->str:
     c, data = m['counts'], ('synthetic CBIS-DDSM-shaped images made by `bcc.synthetic` (numbers say nothing '
                             'about real mammograms)' if not cfg.data_root else f"CBIS-DDSM from `{cfg.data_root}`")
-    ck = (f"`best.keras`, the epoch with the best validation ROC AUC: epoch {info['best_epoch'] + 1} of {info.get('epochs_done', '?')} "
-          f"(validation AUC {info['best_val_auc']:.3f} during training)" if 'best_epoch' in info else 'not recorded in run.json')
+    ck = (f"`best.keras`, the epoch with the best {_val_auc_text(cfg)}: epoch {info['best_epoch'] + 1} of {info.get('epochs_done', '?')} "
+          f"({_val_auc_text(cfg)} {info['best_val_auc']:.3f} during training)" if 'best_epoch' in info else 'not recorded in run.json')
     model = [f"- **Model**: {_backbone_text(cfg)}, {_weights_text(cfg.weights)}, {cfg.mode} mode, input {cfg.shape[0]}x{cfg.shape[1]}; "
              f"{info.get('epochs_done', 'unknown')} epochs trained (status {info.get('status', 'unknown')}, from run.json).",
              f"- **Checkpoint evaluated**: {ck}.", f"- **Training**: {_training_text(cfg, info)}."]

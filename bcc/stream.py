@@ -100,23 +100,26 @@ def make_dataset(cache_dir, # a folder written by `build_cache`
                  with_ids:bool=False, # also yield the record ids
                  epochs:range|None=None, # these epochs back to back, epoch k drawn from (seed, k); None: one, drawn anew at each pass
                  benign_target:float=0., # a patch cache's benign lesion patches get this label (`patch_targets`); 0 = their own (0)
+                 lesion_weights:bool=False, # a patch cache: also yield sample weights, 1 for a lesion patch, 0 for background (validation among the lesions)
                 ):
-    "A streaming tf.data pipeline of (images float32 [B, H, W, 1] 0..255, labels float32 [B]) (+ record ids)."
+    "A streaming tf.data pipeline of (images float32 [B, H, W, 1] 0..255, labels float32 [B]) (+ lesion weights [B]) (+ record ids)."
     import functools, tensorflow as tf
     man, d = load_manifest(cache_dir), Path(cache_dir)
     if split not in man['counts'] or not man['counts'][split]['written']: raise ValueError(f"{d}: split {split!r} has no records in the cache")
     if epochs is not None and not len(epochs): raise ValueError(f"epochs={epochs!r} is empty")
     if not 0 <= benign_target < 1: raise ValueError(f"benign_target={benign_target}: not in [0, 1)")
     if benign_target and man['mode'] != 'patch': raise ValueError(f"{d}: benign_target={benign_target} needs a patch cache, not a {man['mode']!r} one")
+    if lesion_weights and man['mode'] != 'patch': raise ValueError(f"{d}: lesion_weights=True needs a patch cache, not a {man['mode']!r} one")
     files, shape, flip_lr = [str(d/n) for n in man['counts'][split]['shards']], tuple(man['shape']), man['mode'] == 'roi'
     opts = tf.data.Options(); opts.deterministic = bool(deterministic or not shuffle)
     one = lambda s, again: _one_pass(files, shape, batch_size, shuffle, augment, flip_lr, s, again)
     keys = [int(np.random.default_rng([seed, k]).integers(2**31)) for k in epochs or []]   # epoch k's seed: from (seed, k) alone
     ds = functools.reduce(tf.data.Dataset.concatenate, [one(s, False) for s in keys]) if keys else one(seed, True)
     ds = ds.apply(tf.data.experimental.assert_cardinality(max(len(keys), 1) * math.ceil(man['counts'][split]['written'] / batch_size)))
-    def batch(x, y, i):                                                   # float32 grey images, labels or targets (+ ids)
+    def batch(x, y, i):                                                   # float32 grey images, labels or targets (+ weights) (+ ids)
         if benign_target: y = patch_targets(y, i, benign_target)
-        return (tf.cast(x, tf.float32), y, i) if with_ids else (tf.cast(x, tf.float32), y)
+        w = (tf.cast(tf.strings.regex_full_match(i, LESION_PATCH), tf.float32),) if lesion_weights else ()
+        return (tf.cast(x, tf.float32), y, *w, *((i,) if with_ids else ()))
     ds = ds.map(batch, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE).with_options(opts)
 

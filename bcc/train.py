@@ -161,6 +161,7 @@ def train(cfg:Config, # the run's settings
     "Prepare the data, check it, and train in `cfg.run_dir` (resuming, or leaving a finished run alone)."
     if build is None and (cfg.init_run or cfg.top_blocks):
         raise ValueError(f"init_run={cfg.init_run!r}, top_blocks={cfg.top_blocks}: a patch-to-whole run; train it with bcc.patchwhole.train_whole")
+    if cfg.patch_select not in ('lesions', 'all'): raise ValueError(f"Config.patch_select: {cfg.patch_select!r} is not 'lesions' or 'all'")
     strategy = get_strategy()        # first: a multi-worker strategy must come before any other TensorFlow op
     run, chief = Path(cfg.run_dir), is_chief(strategy)
     info = previous_run(cfg, resume, force)
@@ -178,7 +179,8 @@ def train(cfg:Config, # the run's settings
     targets = dict(benign_target=cfg.benign_target) if cfg.mode == 'patch' else {}    # patch stage: benign lesions' target (validation keeps 0/1)
     train_ds = lambda epochs: _sharded(make_dataset(cfg.cache_dir, 'train', bs, augment=cfg.augment, shuffle=True, seed=training_seed(cfg),
                                                     deterministic=cfg.deterministic, epochs=epochs, **targets))   # epoch k drawn from (seed, k)
-    val_ds = _sharded(make_dataset(cfg.cache_dir, 'val', bs, deterministic=cfg.deterministic))
+    among = dict(lesion_weights=cfg.patch_select == 'lesions') if cfg.mode == 'patch' else {}   # patch stage: val AUC among the lesions alone
+    val_ds = _sharded(make_dataset(cfg.cache_dir, 'val', bs, deterministic=cfg.deterministic, **among))
     cw = class_weights(cache_table(cfg.cache_dir, 'train').label) if cfg.class_weights else None
     fit_run(cfg, train_ds, val_ds, info, cw, callbacks, strategy, build)
     if not chief: return run

@@ -129,12 +129,11 @@ def pair_dataset(cache_dir, # a whole-mode folder written by `bcc.cache.build_ca
     files, shape, n = [str(d/f) for f in man['counts'][split]['shards']], tuple(man['shape']), len(pairs)
     keys, steps = [_epoch_key(seed, k) for k in (epochs or range(1))], math.ceil(n / batch_size)
     ds = functools.reduce(tf.data.Dataset.concatenate, [_breast_pass(files, shape, table, tf.constant(sizes), n, batch_size, shuffle, k) for k in keys])
-    grey = lambda x: tf.cast(x, tf.float32)
     if augment:                                                   # batch j of epoch k: CC from seed (key, 2j), MLO from (key, 2j + 1)
         seeds = tf.data.Dataset.from_tensor_slices(np.array([[[k, 2 * j], [k, 2 * j + 1]] for k in keys for j in range(steps)], np.int64))
         ds = tf.data.Dataset.zip(ds, seeds).map(lambda b, s: (augment_images(b[0], s[0]), augment_images(b[1], s[1]), b[2]), num_parallel_calls=tf.data.AUTOTUNE)
     labels, names = tf.constant(pairs.label.to_numpy(np.float32)), tf.constant(pairs.breast_id.astype(str).to_numpy())
-    ds = ds.map(lambda cc, mlo, b: ({'cc': grey(cc), 'mlo': grey(mlo)}, tf.gather(labels, b), *([tf.gather(names, b)] if with_ids else [])),
+    ds = ds.map(lambda cc, mlo, b: ({'cc': tf.cast(cc, tf.float32), 'mlo': tf.cast(mlo, tf.float32)}, tf.gather(labels, b), *([tf.gather(names, b)] if with_ids else [])),
                 num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.apply(tf.data.experimental.assert_cardinality(len(keys) * steps))   # known again (group_by_window hides it)
     opts = tf.data.Options(); opts.deterministic = bool(deterministic or not shuffle)
