@@ -40,8 +40,11 @@ def download_cbis_ddsm(dest:str|Path|None=None, # made a link to the dataset fol
                        handle:str=KAGGLE_HANDLE, # Kaggle dataset handle
                       )->Path:
     "Download the Kaggle CBIS-DDSM with kagglehub (resumable, cached) and return the folder of csv/ and jpeg/."
-    import kagglehub   # lazy: it brings requests and the Kaggle SDK, which the other users of this module do not need
-    root = _dataset_root(Path(kagglehub.dataset_download(handle, force_download=force)))
+    import kagglehub, requests   # lazy: they bring the Kaggle SDK, which the other users of this module do not need
+    try: root = _dataset_root(Path(kagglehub.dataset_download(handle, force_download=force)))
+    except requests.exceptions.ConnectionError as e:   # no network, a proxy, a DNS failure: say so in words, not urllib3's
+        raise ConnectionError(f"{handle}: cannot reach Kaggle ({type(e).__name__}); check the network connection, then run the download again "
+                              "(it resumes)") from None
     if dest is None: return root
     dest = Path(dest)
     if dest.is_symlink(): dest.unlink()                                      # a link from an earlier call

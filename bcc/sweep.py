@@ -64,6 +64,12 @@ def plot_sweep(table:pd.DataFrame, # from `summarize_sweep`
     return fig
 
 # %% ../nbs/09_batch_sweep.ipynb #ed362cc6
+def _interval_note(table:pd.DataFrame)->str:
+    "Why some evaluated runs have no validation interval ('' when all have one): `bcc_sweep` prints it under the table."
+    if not {'val_roc_auc', 'val_roc_auc_lo'} <= set(table) or not (table.val_roc_auc.notna() & table.val_roc_auc_lo.isna()).any(): return ''
+    return ("val_roc_auc_lo/hi empty: too few validation patients of a class for an interval (Config.min_class_patients); "
+            "each run's report.md says how many")
+
 @command()
 def bcc_sweep(grid_file:str, # JSON or YAML grid of Config fields (a value or a list of values each)
               out:str='sweep', # sweep folder: notebooks/, work/, sweep.csv, comparison.csv, sweep.png
@@ -76,6 +82,7 @@ def bcc_sweep(grid_file:str, # JSON or YAML grid of Config fields (a value or a 
     table = runs if no_eval else summarize_sweep(out)
     cols = [c for c in ('run_name', 'status', 'val_roc_auc', 'val_roc_auc_lo', 'val_roc_auc_hi', 'test_roc_auc', 'chosen', 'error') if c in table]
     print(table[cols].to_string(index=False, float_format='%.3f'))
+    if note := _interval_note(table): print(note)
     if 'chosen' in table and table.chosen.any():
         c = table[table.chosen].iloc[0]
         print(f"chosen on validation ROC AUC: {c.run_name} ({c.val_roc_auc:.3f}); its test ROC AUC {c.test_roc_auc:.3f} was not used for the choice")
