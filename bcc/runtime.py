@@ -70,11 +70,16 @@ class LineProgress:
         for x in self.it: yield x; self.update()
         self.close()
 
+def _in_ipython()->bool:
+    "True inside a running IPython shell (a notebook's kernel), not merely when ipykernel is imported (papermill's kernel lookup imports it)."
+    ip = sys.modules.get('IPython')
+    return ip is not None and ip.get_ipython() is not None
+
 def progress(it:Iterable, # the items to loop over
              desc:str='', # what the bar is counting
              total:int|None=None, # number of items when `it` has no len
              **kwargs)->Iterable:
     "A tqdm bar over `it` in a terminal or notebook, plain lines in a log or pipe, nothing when `BCC_QUIET=1`."
     quiet = os.environ.get('BCC_QUIET') == '1'
-    if quiet or sys.stderr.isatty() or 'ipykernel' in sys.modules: return tqdm(it, desc=desc, total=total, disable=quiet, **kwargs)
+    if quiet or sys.stderr.isatty() or _in_ipython(): return tqdm(it, desc=desc, total=total, disable=quiet, **kwargs)
     return LineProgress(it, desc, total)
