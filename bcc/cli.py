@@ -150,10 +150,10 @@ def voice(rewrite:Callable[[str], str], # message -> the same message in the cal
 
 # %% ../nbs/00_core_cli.ipynb #d51b1b74
 FIELDS = dict(data=('data_root', 'layout', 'work_dir', 'synthetic_patients'),
-              images=('mode', 'image_size', 'image_width', 'roi_margin', 'clahe_clip', 'jpeg_reduce', 'patch_size', 'patches_per_lesion', 'background_patches', 'benign_target', 'patch_select'),
+              images=('mode', 'image_size', 'image_width', 'roi_margin', 'clahe_clip', 'jpeg_reduce', 'patch_size', 'patches_per_lesion', 'background_patches', 'benign_target'),
               split=('val_frac', 'test_frac', 'seed', 'official_test'),
               cache=('shard_size', 'workers', 'max_skipped_frac'),
-              train=('run_name', 'backbone', 'vit_patch', 'vit_depth', 'weights', 'dense_units', 'dropout', 'batch_size', 'accum_steps', 'epochs', 'warmup_epochs', 'lr_warmup',
+              train=('run_name', 'patch_select', 'backbone', 'vit_patch', 'vit_depth', 'weights', 'dense_units', 'dropout', 'batch_size', 'accum_steps', 'epochs', 'warmup_epochs', 'lr_warmup',
                      'lr_finetune', 'finetune_blocks', 'lr_schedule', 'lr_factor', 'lr_patience', 'early_stopping', 'init_run', 'top_blocks', 'loss', 'class_weights', 'augment', 'mixed_precision', 'xla', 'deterministic', 'train_seed'),
               evaluate=('threshold_method', 'target_sensitivity', 'n_bootstrap', 'min_class_patients', 'eval_batch_size'))
 

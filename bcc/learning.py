@@ -16,7 +16,7 @@ from .cache import cache_table, prepare_data
 from .stream import make_dataset
 from .synthetic import ceiling_auc, synthetic_truth
 from .baselines import PIXEL_STATISTICS, best_pixel_statistic, cache_features, image_auc, pixel_statistics, radiomics_features
-from .train import check_inputs, class_weights, fit_run
+from .train import check_inputs, class_weights, fit_run, validation_dataset
 from .evaluate import evaluate_run
 from .pipeline import DEMO, run_pipeline
 from .patchwhole import patch_to_whole, train_whole
@@ -48,7 +48,7 @@ def permutation_control(cfg:Config, # the recipe and data of the run to control
     train_ds, lab = permuted_train_dataset(cfg, seed)
     run = Path(cfg.run_dir); shutil.rmtree(run, ignore_errors=True)
     info = dict(check_inputs(cfg), permuted_train_labels=True, permutation_seed=seed)
-    fit_run(cfg, train_ds, make_dataset(cfg.cache_dir, 'val', cfg.batch_size), info, class_weights(lab) if cfg.class_weights else None)
+    fit_run(cfg, train_ds, validation_dataset(cfg, cfg.batch_size), info, class_weights(lab) if cfg.class_weights else None)
     return evaluate_run(run)
 
 # %% ../nbs/05c_learning.ipynb #be20eefb

@@ -194,8 +194,8 @@ def compile_model(model:keras.Model, cfg:Config, # uses `loss`, `xla`, `accum_st
     jit = speed_settings(cfg)['jit_compile'] if jit_compile is None else jit_compile
     opt = optimizer or keras.optimizers.Adam(lr, gradient_accumulation_steps=cfg.accum_steps if cfg.accum_steps > 1 else None)
     model.compile(optimizer=opt, loss=make_loss(cfg), jit_compile=jit,
-                  weighted_metrics=[keras.metrics.AUC(name='auc')],   # sample weights count (class weights leave ROC AUC as it is;
-                  metrics=[keras.metrics.BinaryAccuracy(name='accuracy')])   # weight-0 records drop out: `make_dataset(lesion_weights=True)`)
+                  weighted_metrics=[keras.metrics.AUC(name='auc')],   # sample weights count: weight-0 records drop out (`make_dataset(lesion_weights=True)`);
+                  metrics=[keras.metrics.BinaryAccuracy(name='accuracy')])   # class weights leave the ROC AUC of 0/1 labels as it is (not of soft targets)
     return model
 
 

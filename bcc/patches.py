@@ -15,7 +15,7 @@ from .acquisition import listing_map
 from .index import load_index
 from .cache import CACHE_FIELDS, PNG_PARAMS, load_manifest, cache_table, prepare_data
 from .stream import make_dataset, patch_record_id, LESION_PATCH
-from .train import train
+from .train import train, check_patch_select, check_val_lesions
 
 # %% auto #0
 __all__ = ['PATCH_FIELDS', 'to_cache_box', 'mask_box', 'patch_geom', 'lesion_windows', 'background_windows', 'image_lesions',
@@ -195,4 +195,4 @@ def train_patches(cfg:Config, # the stage-1 run: mode 'patch'
                  )->Path:
     "Stage 1 of patch-to-whole: prepare the patch cache and train the patch classifier in `cfg.run_dir`."
     if cfg.mode != 'patch': raise ValueError(f"mode={cfg.mode!r}: the patch stage needs mode='patch'")
-    return train(prepare_patches(cfg), prepare=False, **kw)
+    return train(prepare_patches(check_patch_select(cfg)), prepare=False, **kw)

@@ -114,7 +114,8 @@ def previous_run(cfg:Config, # the settings of the run about to train
     run = Path(cfg.run_dir); info = read_json(run/RUN.info)
     if not info or force or not info.get('epochs_done') or (not resume and info.get('status') != 'finished'): return {}   # nothing trained yet: any settings
     old = asdict(Config.load(run/RUN.config))
-    diff = [k for k, v in asdict(cfg).items() if k not in NOT_TRAINING and old.get(k) != v]
+    diff = [k for k, v in asdict(cfg).items() if k not in NOT_TRAINING and old.get(k) != v
+            and (k != 'patch_select' or cfg.mode == 'patch')]   # only a stage-1 (patch) run reads patch_select
     if diff: raise ValueError(f"{run}: trained with other settings ({', '.join(f'{k}={old[k]!r}' for k in diff)}); "
                               "use another run_name, or force=True to train it again")
     return info

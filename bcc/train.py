@@ -11,20 +11,21 @@ import shutil, tempfile, time
 from typing import Callable
 from pathlib import Path
 import numpy as np
+import pandas as pd
 import matplotlib.pyplot as plt
 from sklearn.utils.class_weight import compute_class_weight
 from .download import notebook_config
 from .index import load_index
 from .split import LeakageError, load_split
 from .cache import prepare_data, load_manifest, cache_hash, cache_table
-from .stream import make_dataset
+from .stream import make_dataset, LESION_PATCH
 from .model import get_strategy, n_workers, is_chief, multiworker_fit, speed_settings, build_model, set_phase, compile_model
 from .run import RUN, write_json, load_model, previous_run, clear_run, plot_history
 from .callbacks import RunState, ScalarLogger, reset_seeds, schedule_callbacks
 
 # %% auto #0
 __all__ = ['SMALL_RECIPE', 'REAL_RECIPE', 'notebook_training_config', 'class_weights', 'check_skipped', 'check_inputs',
-           'training_seed', 'fit_run', 'train']
+           'training_seed', 'fit_run', 'check_patch_select', 'check_val_lesions', 'validation_dataset', 'train']
 
 # %% ../nbs/04_training.ipynb #7a4232bf
 keras = lazy_module('keras')   # TensorFlow and Keras load on first use: a command's --help never waits for them
@@ -105,7 +106,7 @@ def _epoch_batches(train_ds, epochs:range)->tuple:
 
 def fit_run(cfg:Config, # the run's settings; files go to `cfg.run_dir` (on the chief alone when several machines train)
             train_ds:tf.data.Dataset|Callable, # training batches, or `train_ds(epochs)`: the batches of `epochs` (a range), back to back
-            val_ds:tf.data.Dataset, # (images, labels) batches for validation (its AUC picks `best.keras`)
+            val_ds:tf.data.Dataset, # (images, labels) or (images, labels, weights) batches for validation (its AUC picks `best.keras`)
             info:dict, # run.json so far: input hashes, and `epochs_done` when resuming
             class_weight:dict|None=None, # from `class_weights`, or None
             callbacks:list|None=None, # extra Keras callbacks
@@ -150,6 +151,27 @@ def _sharded(ds:tf.data.Dataset)->tf.data.Dataset:
     if n_workers() > 1: opts.deterministic = True   # the machines must agree on the order they split
     return ds.with_options(opts)
 
+def check_patch_select(cfg:Config)->Config:
+    "Refuse a `patch_select` that is not 'lesions' or 'all' (before any data is made)."
+    if cfg.patch_select not in ('lesions', 'all'): raise ValueError(f"Config.patch_select: {cfg.patch_select!r} is not 'lesions' or 'all'")
+    return cfg
+
+def check_val_lesions(table:pd.DataFrame, # the validation records of a patch cache (`cache_table(cache_dir, 'val')`)
+                      where, # the cache folder, for the message
+                     ):
+    "Refuse validation lesion patches of one class only: their AUC, which `patch_select='lesions'` chooses on, would be 0 every epoch."
+    n = table[table.record_id.str.fullmatch(LESION_PATCH)].label.value_counts().reindex([0, 1], fill_value=0)
+    if (n == 0).any(): raise ValueError(f"{where}: the validation lesion patches are {n[0]} benign and {n[1]} malignant; patch_select='lesions' "
+                                        "needs both (use patch_select='all', or more validation patients: val_frac)")
+
+def validation_dataset(cfg:Config, # uses `cache_dir`, `mode`, `patch_select`, `deterministic`
+                       batch_size:int, # records per batch (all replicas together)
+                      ):
+    "The validation stream whose AUC picks `best.keras`: a stage-1 run with `patch_select='lesions'` weighs its background patches 0."
+    among = check_patch_select(cfg).mode == 'patch' and cfg.patch_select == 'lesions'
+    if among: check_val_lesions(cache_table(cfg.cache_dir, 'val'), cfg.cache_dir)
+    return make_dataset(cfg.cache_dir, 'val', batch_size, deterministic=cfg.deterministic, lesion_weights=among)
+
 def train(cfg:Config, # the run's settings
           resume:bool=True, # continue an interrupted run after its last finished epoch (False: start it over)
           force:bool=False, # train again even if the run folder holds a finished run
@@ -161,7 +183,7 @@ def train(cfg:Config, # the run's settings
     "Prepare the data, check it, and train in `cfg.run_dir` (resuming, or leaving a finished run alone)."
     if build is None and (cfg.init_run or cfg.top_blocks):
         raise ValueError(f"init_run={cfg.init_run!r}, top_blocks={cfg.top_blocks}: a patch-to-whole run; train it with bcc.patchwhole.train_whole")
-    if cfg.patch_select not in ('lesions', 'all'): raise ValueError(f"Config.patch_select: {cfg.patch_select!r} is not 'lesions' or 'all'")
+    check_patch_select(cfg)
     strategy = get_strategy()        # first: a multi-worker strategy must come before any other TensorFlow op
     run, chief = Path(cfg.run_dir), is_chief(strategy)
     info = previous_run(cfg, resume, force)
@@ -179,8 +201,7 @@ def train(cfg:Config, # the run's settings
     targets = dict(benign_target=cfg.benign_target) if cfg.mode == 'patch' else {}    # patch stage: benign lesions' target (validation keeps 0/1)
     train_ds = lambda epochs: _sharded(make_dataset(cfg.cache_dir, 'train', bs, augment=cfg.augment, shuffle=True, seed=training_seed(cfg),
                                                     deterministic=cfg.deterministic, epochs=epochs, **targets))   # epoch k drawn from (seed, k)
-    among = dict(lesion_weights=cfg.patch_select == 'lesions') if cfg.mode == 'patch' else {}   # patch stage: val AUC among the lesions alone
-    val_ds = _sharded(make_dataset(cfg.cache_dir, 'val', bs, deterministic=cfg.deterministic, **among))
+    val_ds = _sharded(validation_dataset(cfg, bs))
     cw = class_weights(cache_table(cfg.cache_dir, 'train').label) if cfg.class_weights else None
     fit_run(cfg, train_ds, val_ds, info, cw, callbacks, strategy, build)
     if not chief: return run
