@@ -15,7 +15,7 @@ from .acquisition import listing_map
 from .index import load_index
 from .cache import CACHE_FIELDS, PNG_PARAMS, load_manifest, cache_table, prepare_data
 from .stream import make_dataset, patch_record_id, LESION_PATCH
-from .train import train, check_patch_select, check_val_lesions
+from .train import train, check_patch_select
 
 # %% auto #0
 __all__ = ['PATCH_FIELDS', 'to_cache_box', 'mask_box', 'patch_geom', 'lesion_windows', 'background_windows', 'image_lesions',

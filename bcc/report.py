@@ -229,8 +229,9 @@ def _ensemble_card(info:dict)->list:
 def _model_card(m:dict, cfg:Config, info:dict)->str:
     c, data = m['counts'], ('synthetic CBIS-DDSM-shaped images made by `bcc.synthetic` (numbers say nothing '
                             'about real mammograms)' if not cfg.data_root else f"CBIS-DDSM from `{cfg.data_root}`")
-    ck = (f"`best.keras`, the epoch with the best {_val_auc_text(cfg)}: epoch {info['best_epoch'] + 1} of {info.get('epochs_done', '?')} "
-          f"({_val_auc_text(cfg)} {info['best_val_auc']:.3f} during training)" if 'best_epoch' in info else 'not recorded in run.json')
+    auc = _val_auc_text(cfg)
+    ck = (f"`best.keras`, the epoch with the best {auc}: epoch {info['best_epoch'] + 1} of {info.get('epochs_done', '?')} "
+          f"({auc} {info['best_val_auc']:.3f} during training)" if 'best_epoch' in info else 'not recorded in run.json')
     model = [f"- **Model**: {_backbone_text(cfg)}, {_weights_text(cfg.weights)}, {cfg.mode} mode, input {cfg.shape[0]}x{cfg.shape[1]}; "
              f"{info.get('epochs_done', 'unknown')} epochs trained (status {info.get('status', 'unknown')}, from run.json).",
              f"- **Checkpoint evaluated**: {ck}.", f"- **Training**: {_training_text(cfg, info)}."]

@@ -143,14 +143,7 @@ def fit_run(cfg:Config, # the run's settings; files go to `cfg.run_dir` (on the 
     if out != run: shutil.rmtree(out)
     return run
 
-# %% ../nbs/04_training.ipynb #4930bf96
-def _sharded(ds:tf.data.Dataset)->tf.data.Dataset:
-    "`ds` with its batches split across machines (DATA sharding: each reads every shard in the same order, keeps its part)."
-    opts = tf.data.Options()
-    opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    if n_workers() > 1: opts.deterministic = True   # the machines must agree on the order they split
-    return ds.with_options(opts)
-
+# %% ../nbs/04_training.ipynb #9bcf8606
 def check_patch_select(cfg:Config)->Config:
     "Refuse a `patch_select` that is not 'lesions' or 'all' (before any data is made)."
     if cfg.patch_select not in ('lesions', 'all'): raise ValueError(f"Config.patch_select: {cfg.patch_select!r} is not 'lesions' or 'all'")
@@ -171,6 +164,15 @@ def validation_dataset(cfg:Config, # uses `cache_dir`, `mode`, `patch_select`, `
     among = check_patch_select(cfg).mode == 'patch' and cfg.patch_select == 'lesions'
     if among: check_val_lesions(cache_table(cfg.cache_dir, 'val'), cfg.cache_dir)
     return make_dataset(cfg.cache_dir, 'val', batch_size, deterministic=cfg.deterministic, lesion_weights=among)
+
+
+# %% ../nbs/04_training.ipynb #4930bf96
+def _sharded(ds:tf.data.Dataset)->tf.data.Dataset:
+    "`ds` with its batches split across machines (DATA sharding: each reads every shard in the same order, keeps its part)."
+    opts = tf.data.Options()
+    opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    if n_workers() > 1: opts.deterministic = True   # the machines must agree on the order they split
+    return ds.with_options(opts)
 
 def train(cfg:Config, # the run's settings
           resume:bool=True, # continue an interrupted run after its last finished epoch (False: start it over)
