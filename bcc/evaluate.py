@@ -14,7 +14,7 @@ from .cli import command
 from .index import load_index
 from .split import LeakageError, load_split
 from .cache import cache_table, cache_hash
-from .stream import make_dataset, LESION_PATCH
+from .stream import make_dataset, is_lesion_patch
 from .metrics import PRED_COLUMNS, METRICS, bootstrap_metrics
 from .run import RUN, read_run, load_run, read_metrics
 from .report import write_report, data_accounting, split_facts
@@ -111,7 +111,7 @@ def patch_figures(records:pd.DataFrame, # `predict_records` of a split of a patc
                   seed:int=42, # bootstrap seed
                  )->dict:
     "ROC AUC {value, lo, hi, ..., patches} of a stage-1 run's patches: all of them, among the lesion patches, and lesion against background."
-    lesion = records.record_id.str.fullmatch(LESION_PATCH)
+    lesion = is_lesion_patch(records.record_id)
     auc = lambda df: bootstrap_metrics(df, 0.5, n_bootstrap, seed)['roc_auc'] | dict(patches=len(df))
     return dict(all=auc(records), lesions=auc(records[lesion]), lesion_vs_background=auc(records.assign(label=lesion.astype(int))))
 

@@ -14,7 +14,7 @@ from .read import read_mammogram
 from .acquisition import listing_map
 from .index import load_index
 from .cache import CACHE_FIELDS, PNG_PARAMS, load_manifest, cache_table, prepare_data
-from .stream import make_dataset, patch_record_id, LESION_PATCH
+from .stream import make_dataset, patch_record_id
 from .train import train, check_patch_select
 
 # %% auto #0

@@ -4,13 +4,14 @@
 
 # %% ../nbs/03a_stream.ipynb #c581bdbe
 from __future__ import annotations
-import math
+import math, re
 from pathlib import Path
 import numpy as np
 from .cache import load_manifest
 
 # %% auto #0
-__all__ = ['LESION_PATCH', 'parse_record', 'patch_record_id', 'patch_targets', 'make_dataset', 'augment_images']
+__all__ = ['LESION_PATCH', 'parse_record', 'patch_record_id', 'is_lesion_patch', 'patch_targets', 'make_dataset',
+           'augment_images']
 
 # %% ../nbs/03a_stream.ipynb #6ab4f0d4
 def _geometric(x, u, flip_lr:bool):
@@ -79,6 +80,11 @@ def patch_record_id(image_id:str, # the whole image the patch is cut from
     "A patch cache's record id: `<image_id>_L<k>` for a lesion patch, `<image_id>_B<k>` for background (`LESION_PATCH` matches the first)."
     if kind not in ('lesion', 'background'): raise ValueError(f"kind={kind!r}: not 'lesion' or 'background'")
     return f"{image_id}_{'L' if kind == 'lesion' else 'B'}{k:03d}"
+
+def is_lesion_patch(record_ids, # record ids of a patch cache: str, or bytes as `make_dataset(with_ids=True)` yields them
+                   )->np.ndarray:
+    "Which of `record_ids` name a lesion patch (True) rather than background (False), as `patch_record_id` wrote them."
+    return np.array([re.fullmatch(LESION_PATCH, i.decode() if isinstance(i, bytes) else str(i)) is not None for i in record_ids], bool)
 
 def patch_targets(labels, # a batch of 0/1 labels of a patch cache (float32)
                   record_ids, # their record ids (`patch_record_id`)

@@ -18,7 +18,7 @@ from .download import notebook_config
 from .index import load_index
 from .split import LeakageError, load_split
 from .cache import prepare_data, load_manifest, cache_hash, cache_table
-from .stream import make_dataset, LESION_PATCH
+from .stream import make_dataset, is_lesion_patch
 from .model import get_strategy, n_workers, is_chief, multiworker_fit, speed_settings, build_model, set_phase, compile_model
 from .run import RUN, write_json, load_model, previous_run, clear_run, plot_history
 from .callbacks import RunState, ScalarLogger, reset_seeds, schedule_callbacks
@@ -153,7 +153,7 @@ def check_val_lesions(table:pd.DataFrame, # the validation records of a patch ca
                       where, # the cache folder, for the message
                      ):
     "Refuse validation lesion patches of one class only: their AUC, which `patch_select='lesions'` chooses on, would be 0 every epoch."
-    n = table[table.record_id.str.fullmatch(LESION_PATCH)].label.value_counts().reindex([0, 1], fill_value=0)
+    n = table[is_lesion_patch(table.record_id)].label.value_counts().reindex([0, 1], fill_value=0)
     if (n == 0).any(): raise ValueError(f"{where}: the validation lesion patches are {n[0]} benign and {n[1]} malignant; patch_select='lesions' "
                                         "needs both (use patch_select='all', or more validation patients: val_frac)")
 
