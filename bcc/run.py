@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt
 from .core import Config, atomic_path, atomic_write
 
 # %% auto #0
-__all__ = ['NOT_TRAINING', 'RUN', 'read_json', 'write_json', 'read_metrics', 'merge_metrics', 'save_model', 'load_model',
-           'read_run', 'load_run', 'previous_run', 'clear_run', 'plot_history']
+__all__ = ['NOT_TRAINING', 'PATCH_TRAINING', 'RUN', 'read_json', 'write_json', 'read_metrics', 'merge_metrics', 'save_model',
+           'load_model', 'read_run', 'load_run', 'previous_run', 'clear_run', 'plot_history']
 
 # %% ../nbs/04_run.ipynb #14e5584c
 class RUN:
@@ -105,6 +105,7 @@ def load_run(run_dir, # a run folder written by `bcc.train.train`
 
 # %% ../nbs/04_run.ipynb #e42b6694
 NOT_TRAINING = {'workers', 'threshold_method', 'target_sensitivity', 'n_bootstrap', 'min_class_patients', 'max_skipped_frac', 'eval_batch_size'}
+PATCH_TRAINING = {'benign_target', 'patch_select'}   # read by the training of a stage-1 (patch) run alone
 
 def previous_run(cfg:Config, # the settings of the run about to train
                  resume:bool=True, # an unfinished run continues (False: it starts over)
@@ -114,8 +115,7 @@ def previous_run(cfg:Config, # the settings of the run about to train
     run = Path(cfg.run_dir); info = read_json(run/RUN.info)
     if not info or force or not info.get('epochs_done') or (not resume and info.get('status') != 'finished'): return {}   # nothing trained yet: any settings
     old = asdict(Config.load(run/RUN.config))
-    diff = [k for k, v in asdict(cfg).items() if k not in NOT_TRAINING and old.get(k) != v
-            and (k != 'patch_select' or cfg.mode == 'patch')]   # only a stage-1 (patch) run reads patch_select
+    diff = [k for k, v in asdict(cfg).items() if k not in NOT_TRAINING and old.get(k) != v and (cfg.mode == 'patch' or k not in PATCH_TRAINING)]
     if diff: raise ValueError(f"{run}: trained with other settings ({', '.join(f'{k}={old[k]!r}' for k in diff)}); "
                               "use another run_name, or force=True to train it again")
     return info
