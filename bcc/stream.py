@@ -6,7 +6,7 @@
 from __future__ import annotations
 import math, re
 from pathlib import Path
-import numpy as np
+import numpy as np, cv2
 from .cache import load_manifest
 
 # %% auto #0
@@ -14,33 +14,45 @@ __all__ = ['LESION_PATCH', 'parse_record', 'patch_record_id', 'is_lesion_patch',
            'augment_images']
 
 # %% ../nbs/03a_stream.ipynb #6ab4f0d4
-def _geometric(x, u, flip_lr:bool):
-    "Flips, rotation and zoom of a batch (B, H, W, 1), filling with 0; `u(i, lo, hi)` draws B uniforms."
-    import keras, tensorflow as tf
-    b, h, w = tf.shape(x)[0], tf.cast(tf.shape(x)[1], tf.float32), tf.cast(tf.shape(x)[2], tf.float32)
-    x = tf.where((u(0, 0., 1.) < 0.5)[:, None, None, None], tf.reverse(x, [1]), x)
-    if flip_lr: x = tf.where((u(1, 0., 1.) < 0.5)[:, None, None, None], tf.reverse(x, [2]), x)
-    a, z = u(2, -np.pi / 18, np.pi / 18), u(3, 0.9, 1.1)
-    c, s, cy, cx = tf.cos(a) / z, tf.sin(a) / z, h / 2, w / 2
-    t = tf.stack([c, -s, cx - c * cx + s * cy, s, c, cy - s * cx - c * cy, tf.zeros([b]), tf.zeros([b])], 1)
-    return keras.ops.image.affine_transform(x, t, interpolation='bilinear', fill_mode='constant', fill_value=0,
-                                            data_format='channels_last')
+def _affine(h:int, w:int, # the image's height and width
+            flip_ud:bool, flip_lr:bool, # flip top-bottom, left-right (first)
+            angle:float, zoom:float, # then rotate by `angle` (radians) and zoom by `zoom` about the centre
+           )->np.ndarray:
+    "The 2 x 3 matrix that maps an output pixel (x, y) to the input pixel it samples (OpenCV's `WARP_INVERSE_MAP`)."
+    c, s, cy, cx = np.cos(angle) / zoom, np.sin(angle) / zoom, h / 2, w / 2
+    rot = np.array([[c, -s, cx - c * cx + s * cy], [s, c, cy - s * cx - c * cy], [0, 0, 1]])
+    flip = np.array([[-1, 0, w - 1] if flip_lr else [1, 0, 0], [0, -1, h - 1] if flip_ud else [0, 1, 0], [0, 0, 1]])
+    return (flip @ rot)[:2]
 
-def _intensity(x, u):
-    "Brightness and contrast of the tissue (pixels >= 0.5) of a batch; the background stays 0, the tissue >= 1."
-    import tensorflow as tf
-    tissue = x >= 0.5
-    n = tf.maximum(tf.reduce_sum(tf.cast(tissue, tf.float32), [1, 2, 3], keepdims=True), 1.)
-    m = tf.reduce_sum(tf.where(tissue, x, 0.), [1, 2, 3], keepdims=True) / n          # the tissue's mean
-    y = (x - m) * u(4, 0.9, 1.1)[:, None, None, None] + m + u(5, -25.5, 25.5)[:, None, None, None]
-    return tf.where(tissue, tf.clip_by_value(y, 1., 255.), 0.)
+def _tissue_table(img:np.ndarray, # a uint8 image after the geometric step
+                  contrast:float, brightness:float, # the tissue's contrast factor and brightness shift (grey levels)
+                 )->np.ndarray:
+    "The float32 look-up table of the tissue's brightness and contrast change: 0 (background) stays 0, tissue (>= 1) goes to [1, 255]."
+    n = cv2.calcHist([img], [0], None, [256], [0, 256]).ravel()[1:]
+    m = float(n @ np.arange(1, 256)) / max(float(n.sum()), 1.)                           # the tissue's mean
+    table = np.clip((np.arange(256) - m) * contrast + m + brightness, 1, 255).astype(np.float32); table[0] = 0
+    return table
+
+def _augment_numpy(x:np.ndarray, # a batch (B, H, W, 1) of uint8 images
+                   p:np.ndarray, # (B, 6) draws: flip top-bottom and left-right (< 0.5 flips), angle, zoom, contrast, brightness
+                  )->np.ndarray:
+    "Each image warped once (flips, rotation, zoom; bilinear, 0 fills) and its tissue mapped through one table; float32 (B, H, W, 1)."
+    out, (h, w) = np.empty(x.shape, np.float32), x.shape[1:3]
+    for i, (ud, lr, a, z, c, b) in enumerate(p):
+        g = cv2.warpAffine(np.ascontiguousarray(x[i, ..., 0]), _affine(h, w, ud < .5, lr < .5, a, z), (w, h),
+                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        out[i, ..., 0] = cv2.LUT(g, _tissue_table(g, c, b))
+    return out
 
 def _augment_batch(x, seed, flip_lr:bool):
-    "Random flips, rotation and zoom of a batch (B, H, W, 1) float32 0..255, then brightness and contrast of its tissue."
+    "Random flips, rotation and zoom of a batch (B, H, W, 1) 0..255, then brightness and contrast of its tissue; float32."
     import tensorflow as tf
     seeds = tf.random.experimental.stateless_split(seed, 6)          # six independent draws from one seed pair
     u = lambda i, lo, hi: tf.random.stateless_uniform(tf.shape(x)[:1], seeds[i], lo, hi)
-    return _intensity(_geometric(x, u, flip_lr), u)
+    p = tf.stack([u(0, 0., 1.), u(1, 0., 1.) if flip_lr else tf.ones(tf.shape(x)[:1]), u(2, -np.pi / 18, np.pi / 18), u(3, 0.9, 1.1),
+                  u(4, 0.9, 1.1), u(5, -25.5, 25.5)], 1)
+    x8 = x if x.dtype == tf.uint8 else tf.cast(tf.clip_by_value(tf.round(tf.cast(x, tf.float32)), 0., 255.), tf.uint8)
+    return tf.ensure_shape(tf.numpy_function(_augment_numpy, [x8, p], tf.float32, stateful=False), x.shape)
 
 # %% ../nbs/03a_stream.ipynb #49b46679
 def parse_record(serialized, # one serialized record of a cache shard
@@ -68,7 +80,7 @@ def _one_pass(files:list, shape:tuple, batch_size:int, shuffle:bool, augment:boo
     if not augment: return ds
     seeds = (tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2) if again else
              tf.data.Dataset.counter().map(lambda j: tf.stack([tf.constant(seed, tf.int64), j])))   # batch j: (seed, j)
-    return tf.data.Dataset.zip(ds, seeds).map(lambda b, s: (_augment_batch(tf.cast(b[0], tf.float32), s, flip_lr), *b[1:]), num_parallel_calls=AUTO)
+    return tf.data.Dataset.zip(ds, seeds).map(lambda b, s: (_augment_batch(b[0], s, flip_lr), *b[1:]), num_parallel_calls=AUTO)
 
 # %% ../nbs/03a_stream.ipynb #ef20bba1
 LESION_PATCH = r'.*_L\d+'   # a lesion patch's record id, in full (`patch_record_id`)
@@ -136,4 +148,4 @@ def augment_images(x, # a batch of images (B, H, W, 1), 0..255 (cast to float32)
                   ):
     "The training augmentation `make_dataset` applies to each batch: flips, rotation, zoom, brightness and contrast of the tissue."
     import tensorflow as tf
-    return _augment_batch(tf.cast(x, tf.float32), tf.cast(seed, tf.int64), flip_lr)
+    return _augment_batch(tf.convert_to_tensor(x), tf.cast(seed, tf.int64), flip_lr)
