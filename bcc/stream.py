@@ -47,6 +47,7 @@ def _augment_numpy(x:np.ndarray, # a batch (B, H, W, 1) of uint8 images
 def _augment_batch(x, seed, flip_lr:bool):
     "Random flips, rotation and zoom of a batch (B, H, W, 1) 0..255, then brightness and contrast of its tissue; float32."
     import tensorflow as tf
+    if x.shape.rank != 4 or x.shape[-1] != 1: raise ValueError(f"augment_images: images of shape {tuple(x.shape)}; it augments grey batches (B, H, W, 1)")
     seeds = tf.random.experimental.stateless_split(seed, 6)          # six independent draws from one seed pair
     u = lambda i, lo, hi: tf.random.stateless_uniform(tf.shape(x)[:1], seeds[i], lo, hi)
     p = tf.stack([u(0, 0., 1.), u(1, 0., 1.) if flip_lr else tf.ones(tf.shape(x)[:1]), u(2, -np.pi / 18, np.pi / 18), u(3, 0.9, 1.1),
@@ -96,6 +97,7 @@ def patch_record_id(image_id:str, # the whole image the patch is cut from
 def is_lesion_patch(record_ids, # record ids of a patch cache: str, or bytes as `make_dataset(with_ids=True)` yields them
                    )->np.ndarray:
     "Which of `record_ids` name a lesion patch (True) rather than background (False), as `patch_record_id` wrote them."
+    if hasattr(record_ids, 'numpy'): record_ids = record_ids.numpy()      # a tf string tensor (`make_dataset(with_ids=True)`)
     return np.array([re.fullmatch(LESION_PATCH, i.decode() if isinstance(i, bytes) else str(i)) is not None for i in record_ids], bool)
 
 def patch_targets(labels, # a batch of 0/1 labels of a patch cache (float32)
@@ -142,7 +144,7 @@ def make_dataset(cache_dir, # a folder written by `build_cache`
     return ds.prefetch(tf.data.AUTOTUNE).with_options(opts)
 
 # %% ../nbs/03a_stream.ipynb #ddb8c3aa
-def augment_images(x, # a batch of images (B, H, W, 1), 0..255 (cast to float32)
+def augment_images(x, # a batch of grey images (B, H, W, 1), 0..255: uint8, or rounded and clipped to it
                    seed, # a stateless seed: two integers; the same seed gives the same draws
                    flip_lr:bool=False, # also flip left-right (roi crops; whole mammograms keep their side)
                   ):
