@@ -43,13 +43,18 @@ def runtime_info(tf:bool=True, # ask TensorFlow for its devices
 # %% ../nbs/00_core_runtime.ipynb #35413741
 def package_versions(names:Iterable[str]=('bcc','tensorflow','keras','numpy','pandas','scikit-learn',
                                           'scikit-image','opencv-python-headless','pydicom','pylibjpeg-rle'),
+                     modules:Iterable[str]=('cv2',), # modules whose own version is the one in use: Colab's `cv2` may come from opencv-python, not the headless build
                     )->dict:
-    "Installed versions of `names` (None where missing), with Python's."
+    "Installed versions of the distributions `names` and of the modules `modules` (None where missing), with Python's."
+    import importlib
     from importlib.metadata import version, PackageNotFoundError
     def v(n):
         try: return version(n)
         except PackageNotFoundError: return None
-    return {'python': platform.python_version(), **{n: v(n) for n in names}}
+    def m(n):
+        try: return getattr(importlib.import_module(n), '__version__', None)
+        except ImportError: return None
+    return {'python': platform.python_version(), **{n: v(n) for n in names}, **{n: m(n) for n in modules}}
 
 # %% ../nbs/00_core_runtime.ipynb #a4d3d6e4
 class LineProgress:
