@@ -203,10 +203,15 @@ def check_dependencies():
     record('dependencies: settings.ini declares what bcc imports, and only that', not bad, time.time() - t, '; '.join(bad[:6]))
 
 
+_PROCESSED = []   # docs processing done by this run of check.py: the readme and docs steps share it
+
+
 def proc_docs():
-    "nbdev's docs processing, in a process of its own (it executes the notebooks' import cells)."
+    "nbdev's docs processing, in a process of its own (it executes the notebooks' import cells); once a run."
+    if _PROCESSED: return
     r = sh(sys.executable, __file__, '_proc')
     if r.returncode: raise RuntimeError(f"docs processing failed: {r.stderr.strip()[-500:]}")
+    _PROCESSED.append(True)
 
 
 def _proc():

@@ -186,7 +186,7 @@ def predict_breasts(model, # a two-view model (inputs `cc`, `mlo`)
     if not len(pairs): raise ValueError(f"{cfg.cache_dir}: no {split} images in the cache")
     p = {}
     for x, _, ids in pair_dataset(cfg.cache_dir, split, pairs, cfg.batch_size, with_ids=True):
-        p.update(zip((i.decode() for i in ids.numpy()), np.asarray(model(x, training=False), float).reshape(-1)))
+        p.update(zip((i.decode() for i in ids.numpy()), np.asarray(model.predict_on_batch(x), float).reshape(-1)))   # the traced predict step
     return pairs.assign(probability=pairs.breast_id.map(p))
 
 # %% ../nbs/08a_two_view.ipynb #21118a9a
