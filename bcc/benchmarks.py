@@ -22,10 +22,10 @@ __all__ = ['BENCHES', 'bench_evaluate', 'bcc_bench']
 
 # %% ../nbs/09a_benchmarks.ipynb #c2a3960c
 _EVAL_MEM = """
-import json, resource, sys
+import json, resource, sys, time
 from bcc.evaluate import evaluate_run
-evaluate_run(sys.argv[1], n_bootstrap=int(sys.argv[2]), eval_batch_size=int(sys.argv[3]) or None)
-print(json.dumps(dict(peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
+t = time.time(); evaluate_run(sys.argv[1], n_bootstrap=int(sys.argv[2]), eval_batch_size=int(sys.argv[3]) or None)
+print(json.dumps(dict(peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, seconds=time.time() - t)))
 """
 
 def _untrained_run(cfg:Config)->Path:
@@ -42,7 +42,7 @@ def bench_evaluate(sizes:tuple=(24, 72), # synthetic patients of each dataset ev
                    n_bootstrap:int=100, # bootstrap resamples
                    work:str='', # folder for the datasets and runs (default: a temporary one)
                   )->dict:
-    "Peak resident memory (MB) of evaluating a run in a fresh process, on synthetic datasets of `sizes` patients."
+    "Peak resident memory (MB) and wall seconds of evaluating a run in a fresh process, on synthetic datasets of `sizes` patients."
     work, out = Path(work or tempfile.mkdtemp(prefix='bcc_bench_eval_')), {}
     env = {**os.environ, 'BCC_QUIET': '1', 'TF_CPP_MIN_LOG_LEVEL': '3'}
     for n in sizes:
@@ -52,9 +52,10 @@ def bench_evaluate(sizes:tuple=(24, 72), # synthetic patients of each dataset ev
                            capture_output=True, text=True, env=env)
         if r.returncode: raise RuntimeError(f"evaluation of {run} failed: {r.stderr.strip().splitlines()[-1:]}")
         c = {s: len(cache_table(cfg.cache_dir, s)) for s in ('train', 'val', 'test')}
-        out[n] = dict(images=sum(c.values()), predicted=c['val'] + c['test'], peak_mb=round(json.loads(r.stdout.strip().splitlines()[-1])['peak_mb']))
-    print(f"peak memory of an evaluation at {image_size} px: " + '; '.join(
-        f"{n} patients ({d['images']} images, {d['predicted']} predicted) {d['peak_mb']} MB" for n, d in out.items()))
+        m = json.loads(r.stdout.strip().splitlines()[-1])
+        out[n] = dict(images=sum(c.values()), predicted=c['val'] + c['test'], peak_mb=round(m['peak_mb']), seconds=round(m['seconds'], 1))
+    print(f"peak memory and wall time of an evaluation at {image_size} px: " + '; '.join(
+        f"{n} patients ({d['images']} images, {d['predicted']} predicted) {d['peak_mb']} MB, {d['seconds']} s" for n, d in out.items()))
     return out
 
 # %% ../nbs/09a_benchmarks.ipynb #b3a6a7b1
