@@ -6,6 +6,7 @@
 from __future__ import annotations
 import json, os, subprocess, sys, tempfile, time, unittest.mock
 from pathlib import Path
+from .runtime import scratch_folder
 import numpy as np
 import pandas as pd
 import cv2
@@ -76,12 +77,12 @@ def bench_preprocess(n_dicom:int=8, # real DICOMs timed (at most 8)
                      n_naive:int=2, # images of each kind also run the naive way (seconds each)
                      repeat:int=5, # best of `repeat` for decode and recipe
                      image_size:int=224, # output height (and width)
-                     work:str='', # folder for the synthetic data and caches (default: a temporary one)
+                     work:str='', # folder for the synthetic data and caches (default: a temporary one, removed when Python exits)
                      with_cache:bool=True, # also run `bench_cache`
                      **cache_kw, # options of `bench_cache`
                     )->dict:
     "Per-image ms of bare decode, the recipe and the naive path on real DICOMs and synthetic JPEGs; prints them."
-    work = Path(work or tempfile.mkdtemp(prefix='bcc_bench_')); cfg = Config(image_size=image_size)
+    work = scratch_folder(work, 'bcc_bench_'); cfg = Config(image_size=image_size)
     threads = cv2.getNumThreads(); cv2.setNumThreads(1)   # one core per image, as in the cache's workers
     try: rows = {'real DICOM (RLE, 16-bit)': _times(_real_dicoms()[:n_dicom], cfg, n_naive, repeat),
                  'synthetic JPEG (8-bit)': _times(_synthetic_jpegs(work, n_jpeg, jpeg_size), cfg, n_naive, repeat)}
@@ -157,11 +158,11 @@ def bench_cache(n_epoch:int=128, # full-size JPEGs read by the Keras habit
                 epochs:int=3, # timed epochs from the cache (the Keras habit is timed over one)
                 batch_size:int=16, # images per batch
                 image_size:int=224, # output height (and width)
-                work:str='', # folder for the JPEGs and caches (default: a temporary one)
+                work:str='', # folder for the JPEGs and caches (default: a temporary one, removed when Python exits)
                )->dict:
     "Peak memory of building caches of `mem_sizes` images, and epoch images/s from the cache vs Keras on JPEGs."
     import keras
-    work = Path(work or tempfile.mkdtemp(prefix='bcc_bench_')); jp = _full_jpegs(work, n_epoch)
+    work = scratch_folder(work, 'bcc_bench_'); jp = _full_jpegs(work, n_epoch)
     files = sorted(str(f) for f in jp.rglob('*.jpg'))
     mem = {n: _cache_peak(n, files, work, (image_size, image_size)) for n in mem_sizes}
     fs = [files[i % len(files)] for i in range(n_cache)]
@@ -189,11 +190,11 @@ def bench_decode(n:int=128, # records in each cache (cycling over `n_src` JPEGs)
                  n_src:int=32, # full-size JPEGs made from the real DICOMs
                  image_size:int=1152, # output height
                  image_width:int=896, # output width
-                 work:str='', # folder for the JPEGs and caches (default: a temporary one)
+                 work:str='', # folder for the JPEGs and caches (default: a temporary one, removed when Python exits)
                 )->dict:
     "Wall and CPU seconds to build a cache with and without reduced JPEG decode, its peak memory, and PSNR/SSIM of the reduced images against the full."
     from skimage.metrics import peak_signal_noise_ratio as psnr, structural_similarity as ssim
-    work = Path(work or tempfile.mkdtemp(prefix='bcc_bench_')); files = sorted(str(f) for f in _full_jpegs(work, n_src).rglob('*.jpg'))
+    work = scratch_folder(work, 'bcc_bench_'); files = sorted(str(f) for f in _full_jpegs(work, n_src).rglob('*.jpg'))
     for f in files: Path(f).read_bytes()                                    # both builds find the files in the page cache
     runs = {k: _cache_peak(n, files, work/k, (image_size, image_width), k == 'reduced') for k in ('full', 'reduced')}
     shape = f"whole-{image_size}x{image_width}"
@@ -215,10 +216,10 @@ def bench_stream(n:int=512, # records in the epoch (cycling over `n_src` JPEGs)
                  image_width:int=896, # output width
                  batch_size:int=8, # images per batch (the real recipe's)
                  epochs:int=2, # timed epochs (after one warm-up)
-                 work:str='', # folder for the JPEGs and the cache (default: a temporary one)
+                 work:str='', # folder for the JPEGs and the cache (default: a temporary one, removed when Python exits)
                 )->dict:
     "Images per second of an epoch from the cache through `make_dataset`, with and without augmentation."
-    work = Path(work or tempfile.mkdtemp(prefix='bcc_bench_')); files = sorted(str(f) for f in _full_jpegs(work, n_src).rglob('*.jpg'))
+    work = scratch_folder(work, 'bcc_bench_'); files = sorted(str(f) for f in _full_jpegs(work, n_src).rglob('*.jpg'))
     fs = [files[i % len(files)] for i in range(n)]
     ims = pd.DataFrame(dict(image_id=[f"I{i:05d}" for i in range(n)], patient_id=[f"P{i:05d}" for i in range(n)],
                             label=[i % 2 for i in range(n)], abnormality_type='mass', image_file=fs))

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import contextlib, io, json, os, subprocess, sys, tempfile
 from pathlib import Path
+from .runtime import scratch_folder
 from .core import Config
 from .cli import command
 from .cache import cache_table, prepare_data
@@ -40,10 +41,10 @@ def bench_evaluate(sizes:tuple=(24, 72), # synthetic patients of each dataset ev
                    image_size:int=512, # image height and width in pixels
                    eval_batch_size:int=0, # images per prediction batch; 0 = `Config`'s default
                    n_bootstrap:int=100, # bootstrap resamples
-                   work:str='', # folder for the datasets and runs (default: a temporary one)
+                   work:str='', # folder for the datasets and runs (default: a temporary one, removed when Python exits)
                   )->dict:
     "Peak resident memory (MB) and wall seconds of evaluating a run in a fresh process, on synthetic datasets of `sizes` patients."
-    work, out = Path(work or tempfile.mkdtemp(prefix='bcc_bench_eval_')), {}
+    work, out = scratch_folder(work, 'bcc_bench_eval_'), {}
     env = {**os.environ, 'BCC_QUIET': '1', 'TF_CPP_MIN_LOG_LEVEL': '3'}
     for n in sizes:
         cfg = Config(work_dir=str(work/f"p{n}"), synthetic_patients=n, image_size=image_size, weights='none', workers=1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import tempfile, time
 from dataclasses import asdict
 from pathlib import Path
+from .runtime import scratch_folder
 import numpy as np
 import pandas as pd
 from .core import Config, atomic_write
@@ -101,11 +102,11 @@ def _bench_row(name:str, m:dict, wall:float)->dict:
 
 def bench_ensemble(seeds=(1, 2, 3), # the members' `train_seed`s
                    mode:str='roi', # 'roi' windows or 'whole' images
-                   work:str='', # work folder (default: a temporary one)
+                   work:str='', # work folder (default: a temporary one, removed when Python exits)
                    **overrides, # `Config` fields that differ from `DEMO` (e.g. epochs=12, synthetic_patients=240)
                   )->pd.DataFrame:
     "Train and evaluate the demo recipe once per seed on one split, average the runs; print and return each beside the ensemble, baselines and ceiling."
-    work, rows, runs, walls = Path(work or tempfile.mkdtemp(prefix='bcc_ensemble_')), [], [], []
+    work, rows, runs, walls = scratch_folder(work, 'bcc_ensemble_'), [], [], []
     for s in seeds:
         cfg = Config().update(**DEMO).update(work_dir=str(work), mode=mode, run_name=f'{mode}_seed{s}', train_seed=s, **overrides)
         t = time.time(); m = run_pipeline(cfg)['metrics']; walls.append(time.time() - t)

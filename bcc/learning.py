@@ -6,6 +6,7 @@
 from __future__ import annotations
 import contextlib, re, shutil, tempfile, time
 from pathlib import Path
+from .runtime import scratch_folder
 import numpy as np, pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -120,12 +121,12 @@ def _in_learn_words(work:Path, # bench_learn's work folder
 
 # %% ../nbs/05c_learning.ipynb #9aee5756
 def bench_learn(modes=('roi', 'whole', 'patch2whole', 'patch2whole+tta', 'patch2whole+ensemble3', 'patch2whole+twoview'), # rows: a recipe ('roi' windows, 'whole' images from scratch, 'patch2whole'), or recipe+tta (flip-averaged), recipe+ensembleN (N seeds), recipe+twoview (two-view from it, per breast)
-                work:str='', # work folder (default: a temporary one)
+                work:str='', # work folder (default: a temporary one, removed when Python exits)
                 patch_epochs:int=0, # epochs of the patch stage of 'patch2whole'; 0 = `epochs`
                 **overrides, # `Config` fields that differ from `DEMO` (e.g. epochs=12, synthetic_patients=240)
                )->pd.DataFrame:
     "Train and evaluate the demo recipe per row; print and return test ROC AUC beside baselines and the ceiling (per breast for two-view)."
-    work, rows, done = Path(work or tempfile.mkdtemp(prefix='bcc_learn_')), [], {}
+    work, rows, done = scratch_folder(work, 'bcc_learn_'), [], {}
     cfg_of = lambda base, **kw: Config().update(**DEMO).update(**{'work_dir': str(work), 'mode': base.replace('patch2whole', 'whole'), 'run_name': f'learn_{base}', **overrides, **kw})
     def single(base):                                      # the recipe's run, trained once for all its rows
         if base not in done: t = time.time(); done[base] = (_learn_row(cfg_of(base), base, patch_epochs), time.time() - t)

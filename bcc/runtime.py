@@ -4,13 +4,14 @@
 
 # %% ../nbs/00_core_runtime.ipynb #c5221530
 from __future__ import annotations
-import os, platform, random, sys, time
+import atexit, os, platform, random, shutil, sys, tempfile, time
+from pathlib import Path
 from typing import Iterable
 import numpy as np
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['seed_everything', 'in_colab', 'runtime_info', 'package_versions', 'LineProgress', 'progress']
+__all__ = ['seed_everything', 'in_colab', 'runtime_info', 'package_versions', 'scratch_folder', 'LineProgress', 'progress']
 
 # %% ../nbs/00_core_runtime.ipynb #8a36317f
 def seed_everything(seed:int=42, # the one seed
@@ -55,6 +56,15 @@ def package_versions(names:Iterable[str]=('bcc','tensorflow','keras','numpy','pa
         try: return getattr(importlib.import_module(n), '__version__', None)
         except ImportError: return None
     return {'python': platform.python_version(), **{n: v(n) for n in names}, **{n: m(n) for n in modules}}
+
+# %% ../nbs/00_core_runtime.ipynb #bcf994d0
+def scratch_folder(work:str|Path='', # a folder to work in, kept; '' = a temporary one
+                   prefix:str='bcc_', # the temporary folder's name prefix
+                  )->Path:
+    "`work` as a Path; or, when empty, a new temporary folder that is removed when Python exits."
+    if work: return Path(work)
+    d = Path(tempfile.mkdtemp(prefix=prefix)); atexit.register(shutil.rmtree, d, True)
+    return d
 
 # %% ../nbs/00_core_runtime.ipynb #a4d3d6e4
 class LineProgress:
