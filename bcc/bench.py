@@ -4,7 +4,7 @@
 
 # %% ../nbs/03b_bench.ipynb #920c006f
 from __future__ import annotations
-import json, os, subprocess, sys, tempfile, time, unittest.mock
+import json, os, subprocess, sys, time, unittest.mock
 from pathlib import Path
 from .runtime import scratch_folder
 import numpy as np

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09a_benchmarks.ipynb #791190d7
 from __future__ import annotations
-import contextlib, io, json, os, subprocess, sys, tempfile
+import contextlib, io, json, os, subprocess, sys
 from pathlib import Path
 from .runtime import scratch_folder
 from .core import Config

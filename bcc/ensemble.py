@@ -4,7 +4,7 @@
 
 # %% ../nbs/05d_ensemble.ipynb #5a22aa30
 from __future__ import annotations
-import tempfile, time
+import time
 from dataclasses import asdict
 from pathlib import Path
 from .runtime import scratch_folder

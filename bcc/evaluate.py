@@ -21,8 +21,8 @@ from .report import write_report, data_accounting, split_facts
 from .baselines import run_baselines
 
 # %% auto #0
-__all__ = ['TTA_FLIPS', 'check_run_split', 'check_predictions', 'tta_flips', 'predict_records', 'predict', 'patch_figures',
-           'evaluate_run', 'compare_runs', 'best_run', 'bcc_evaluate']
+__all__ = ['TTA_FLIPS', 'check_run_split', 'check_predictions', 'tta_flips', 'batch_probabilities', 'predict_records', 'predict',
+           'patch_figures', 'evaluate_run', 'compare_runs', 'best_run', 'bcc_evaluate']
 
 # %% ../nbs/05_evaluation.ipynb #1cce47fa
 def check_run_split(run_dir, # run folder with config.json and run.json
@@ -60,7 +60,9 @@ def tta_flips(mode:str, # 'whole', 'roi' or 'patch' (`Config.mode`)
     if mode not in TTA_FLIPS: raise ValueError(f"mode {mode!r}: use one of {', '.join(TTA_FLIPS)}")
     return TTA_FLIPS[mode]
 
-def _probabilities(model, x)->np.ndarray:
+def batch_probabilities(model, # a Keras model, or any callable `model(x, training=False)`
+                        x, # one batch of its input
+                       )->np.ndarray:
     "Probabilities of the batch `x`: a Keras model's traced predict step (an eager call costs about 3x as much), or `model(x, training=False)`."
     return np.asarray(model.predict_on_batch(x) if hasattr(model, 'predict_on_batch') else model(x, training=False), dtype=float).reshape(-1)
 
@@ -75,8 +77,8 @@ def predict_records(model, # a Keras model from `bcc.run.load_run` (input `image
     ds = make_dataset(cfg.cache_dir, split, batch_size=bs, with_ids=True)
     ids, probs, avg = [], [], []
     for x, _, rid in progress(ds, desc=f"predict {split}" + (' (+ flips)' if tta else ''), total=math.ceil(len(table) / bs)):
-        x = np.asarray(x); probs.append(_probabilities(model, x))
-        if tta: avg.append(np.mean([probs[-1]] + [_probabilities(model, np.ascontiguousarray(np.flip(x, _AXES[f]))) for f in flips], axis=0))
+        x = np.asarray(x); probs.append(batch_probabilities(model, x))
+        if tta: avg.append(np.mean([probs[-1]] + [batch_probabilities(model, np.ascontiguousarray(np.flip(x, _AXES[f]))) for f in flips], axis=0))
         ids += [r.decode() if isinstance(r, bytes) else str(r) for r in np.asarray(rid).reshape(-1).tolist()]
     pr = pd.DataFrame({'record_id': ids, 'probability': np.concatenate(probs),
                        **({'probability_tta': np.concatenate(avg)} if tta else {})}).merge(

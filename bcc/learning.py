@@ -4,7 +4,7 @@
 
 # %% ../nbs/05c_learning.ipynb #7eaeceba
 from __future__ import annotations
-import contextlib, re, shutil, tempfile, time
+import contextlib, re, shutil, time
 from pathlib import Path
 from .runtime import scratch_folder
 import numpy as np, pandas as pd

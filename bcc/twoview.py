@@ -14,7 +14,7 @@ from .cli import say
 from .runtime import package_versions, runtime_info
 from .cache import cache_table, load_manifest, prepare_data
 from .stream import augment_images, parse_record
-from .evaluate import predict
+from .evaluate import predict, batch_probabilities
 from .model import build_model, get_strategy, speed_settings
 from .index import load_index
 from .run import RUN, clear_run, load_model, load_run, plot_history, previous_run, read_json, read_run
@@ -186,7 +186,7 @@ def predict_breasts(model, # a two-view model (inputs `cc`, `mlo`)
     if not len(pairs): raise ValueError(f"{cfg.cache_dir}: no {split} images in the cache")
     p = {}
     for x, _, ids in pair_dataset(cfg.cache_dir, split, pairs, cfg.batch_size, with_ids=True):
-        p.update(zip((i.decode() for i in ids.numpy()), np.asarray(model.predict_on_batch(x), float).reshape(-1)))   # the traced predict step
+        p.update(zip((i.decode() for i in ids.numpy()), batch_probabilities(model, x)))
     return pairs.assign(probability=pairs.breast_id.map(p))
 
 # %% ../nbs/08a_two_view.ipynb #21118a9a
